@@ -1,0 +1,416 @@
+"""The configuration file: JSON or YAML, in Ferro's shape, structured with attrs + cattrs.
+
+A Ferro config file (``strategy``, ``targets``, ``plugins``, ``aliases``) loads unchanged;
+``providers`` and ``server`` extend it. Every error names the key's path and the file's
+line: ``gateway.yaml:7: targets[0].weight: must not be negative (got -1)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, override
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from ferro.errors import ConfigError
+
+__all__ = [
+    "BreakerConfig",
+    "Condition",
+    "Config",
+    "ConfigSource",
+    "Duration",
+    "PluginConfig",
+    "ProviderSettings",
+    "RetryConfig",
+    "ServerConfig",
+    "StrategyConfig",
+    "TargetConfig",
+    "load_config",
+    "parse_config",
+    "structure",
+]
+
+T = TypeVar("T")
+
+STAGES = ("before_request", "after_request", "on_error")
+
+
+class Duration(float):
+    """Seconds. Written in a config as a number of seconds or a Go-style duration string
+    (``"30s"``, ``"100ms"``, ``"1m30s"``)."""
+
+    _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+    @classmethod
+    def parse(cls, value: Any) -> Duration:
+        if isinstance(value, bool):
+            raise TypeError(f"expected a duration such as 30s or 0.5, got {value!r}")
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str):
+            text = value.strip()
+            parts = cls._PART.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise ValueError(f"expected a duration such as 30s, 250ms or 1m30s, got {value!r}")
+            seconds = sum(float(n) * cls._UNITS[u] for n, u in parts)
+        else:
+            raise TypeError(f"expected a duration such as 30s or 0.5, got {value!r}")
+        if seconds < 0:
+            raise ValueError(f"must not be negative (got {value!r})")
+        return cls(seconds)
+
+
+def _non_negative(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"must not be negative (got {value})")
+
+
+def _positive(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"must be positive (got {value})")
+
+
+@attrs.define
+class Condition:
+    """A conditional-routing rule: ``key`` is ``model`` (exact) or ``model_prefix``."""
+
+    key: str = attrs.field(validator=attrs.validators.in_(("model", "model_prefix")))
+    value: str
+    target_key: str
+
+
+@attrs.define
+class StrategyConfig:
+    mode: str = "single"
+    conditions: list[Condition] = attrs.Factory(list)
+    #: Settings for the strategy plugin itself, checked by it.
+    options: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.define
+class RetryConfig:
+    attempts: int = attrs.field(default=1, validator=_positive)
+    backoff: Duration = Duration(0.1)
+    max_backoff: Duration = Duration(2.0)
+
+
+@attrs.define
+class BreakerConfig:
+    failure_threshold: int = attrs.field(default=5, validator=_positive)
+    success_threshold: int = attrs.field(default=1, validator=_positive)
+    timeout: Duration = Duration(30.0)
+    #: How many trial requests a half-open breaker lets through at once.
+    half_open_max_requests: int = attrs.field(default=1, validator=_positive)
+
+
+@attrs.define
+class TargetConfig:
+    virtual_key: str
+    weight: float = attrs.field(default=1.0, validator=_non_negative)
+    retry: RetryConfig | None = None
+    circuit_breaker: BreakerConfig | None = None
+
+
+@attrs.define
+class PluginConfig:
+    name: str
+    type: str = ""
+    stage: str = attrs.field(default="before_request", validator=attrs.validators.in_(STAGES))
+    enabled: bool = True
+    config: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.define
+class ProviderSettings:
+    """One configured provider. Keys not listed here are the provider's own ``options``
+    (for example Azure's ``deployment``), checked by the provider class."""
+
+    type: str = ""
+    api_key: str | None = None
+    base_url: str | None = None
+    timeout: Duration = Duration(60.0)
+    #: Models served; replaces the provider's default list when given.
+    models: list[str] = attrs.Factory(list)
+    #: Gateway model name -> upstream model name.
+    model_map: dict[str, str] = attrs.Factory(dict)
+    headers: dict[str, str] = attrs.Factory(dict)
+    options: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.define
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8080, validator=attrs.validators.and_(
+        attrs.validators.ge(0), attrs.validators.le(65535)))
+    cors_origins: list[str] = attrs.Factory(list)
+    max_body_size: int = attrs.field(default=10 * 1024 * 1024, validator=_positive)
+    #: Bearer keys accepted on /v1/*; empty means no auth (until a key store is configured).
+    api_keys: list[str] = attrs.Factory(list)
+    shutdown_timeout: Duration = Duration(15.0)
+
+
+@attrs.define
+class ConfigSource:
+    """Where a config came from, to turn a key path into a file line."""
+
+    path: str | None
+    tree: Any = None
+
+    def locate(self, keys: tuple[Any, ...]) -> str:
+        """``file:line: a.b[0].c`` for the deepest key of ``keys`` found in the file."""
+        where = self.path or "<config>"
+        line = _line_of(self.tree, keys)
+        prefix = f"{where}:{line}" if line else where
+        dotted = format_path(keys)
+        return f"{prefix}: {dotted}" if dotted else prefix
+
+
+@attrs.define
+class Config:
+    strategy: StrategyConfig = attrs.Factory(StrategyConfig)
+    targets: list[TargetConfig] = attrs.Factory(list)
+    plugins: list[PluginConfig] = attrs.Factory(list)
+    aliases: dict[str, str] = attrs.Factory(dict)
+    providers: dict[str, ProviderSettings] = attrs.Factory(dict)
+    server: ServerConfig = attrs.Factory(ServerConfig)
+    source: ConfigSource = attrs.field(factory=lambda: ConfigSource(None), eq=False, repr=False)
+
+    def error(self, keys: tuple[Any, ...], message: str) -> ConfigError:
+        return ConfigError(f"{self.source.locate(keys)}: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = converter.unstructure(self)
+        data.pop("source", None)
+        return data
+
+
+# --- structuring --------------------------------------------------------------------------
+
+
+def _strict(kind: type | tuple[type, ...], label: str):
+    def hook(value: Any, _type: Any) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise TypeError(f"expected {label}, got {value!r}")
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {label}, got {type(value).__name__} {value!r}")
+        return value
+
+    return hook
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(str, _strict(str, "a string"))
+    conv.register_structure_hook(bool, _strict(bool, "true or false"))
+    conv.register_structure_hook(int, _strict(int, "an integer"))
+    conv.register_structure_hook(float, lambda v, _t: float(_strict((int, float), "a number")(v, _t)))
+    conv.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
+    conv.register_unstructure_hook(Duration, float)
+    conv.register_structure_hook(Any, lambda v, _t: v)
+    conv.register_structure_hook(
+        Config, make_dict_structure_fn(Config, conv, source=override(omit=True))
+    )
+    known = {a.name for a in attrs.fields(ProviderSettings)} - {"options"}
+    plain = make_dict_structure_fn(ProviderSettings, conv, options=override(omit=True))
+
+    def structure_provider(value: Any, _type: Any) -> ProviderSettings:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a mapping, got {type(value).__name__}")
+        settings = plain({k: v for k, v in value.items() if k in known}, ProviderSettings)
+        settings.options = {k: v for k, v in value.items() if k not in known}
+        return settings
+
+    conv.register_structure_hook(ProviderSettings, structure_provider)
+    conv.register_unstructure_hook(
+        ProviderSettings,
+        lambda s: {
+            **{a.name: conv.unstructure(getattr(s, a.name)) for a in attrs.fields(ProviderSettings)
+               if a.name not in ("options", "api_key")},
+            "api_key": "***" if s.api_key else None,
+            **s.options,
+        },
+    )
+    return conv
+
+
+converter = _make_converter()
+
+
+def structure(data: Any, cls: type[T], source: ConfigSource, at: tuple[Any, ...] = ()) -> T:
+    """Structure ``data`` into ``cls``; raise one :class:`ConfigError` listing every problem,
+    each located by key path (under ``at``) and file line."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        problems = list(_problems(exc, at))
+        lines = [f"{source.locate(keys)}: {msg}" for keys, msg in problems]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _problems(exc: BaseException, path: tuple[Any, ...]):
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = ", ".join(a.name for a in attrs.fields(exc.cl) if a.name != "source")
+        for key in sorted(exc.extra_fields):
+            yield (*path, key), f"unknown key {key!r} (expected one of: {known})"
+        return
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        for sub in exc.exceptions:
+            yield from _problems(sub, path + _note_keys(sub))
+        return
+    if isinstance(exc, KeyError):
+        yield path, "this key is required"
+        return
+    yield path, str(exc)
+
+
+def _note_keys(exc: BaseException) -> tuple[Any, ...]:
+    for note in getattr(exc, "__notes__", ()):
+        if hasattr(note, "name"):
+            return (note.name,)
+        if hasattr(note, "index"):
+            return (note.index,)
+    return ()
+
+
+def format_path(keys: tuple[Any, ...]) -> str:
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def _line_of(tree: Any, keys: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest key of ``keys`` present in a ruamel tree."""
+    line = None
+    node = tree
+    for key in keys:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, Mapping) and key in node:
+                if lc is not None:
+                    line = lc.key(key)[0] + 1
+                node = node[key]
+            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+                if lc is not None:
+                    line = lc.item(key)[0] + 1
+                node = node[key]
+            else:
+                break
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+# --- loading ------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(node: Any, source: ConfigSource, env: Mapping[str, str], path=()) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string, keeping ruamel's line info."""
+    if isinstance(node, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) in env:
+                return env[m.group(1)]
+            if m.group(2) is not None:
+                return m.group(2)
+            raise ConfigError(
+                f"{source.locate(path)}: environment variable {m.group(1)} is not set "
+                f"(write ${{{m.group(1)}:-default}} to give a default)"
+            )
+
+        return _VAR.sub(sub, node) if "${" in node else node
+    if isinstance(node, Mapping):
+        for key in list(node):
+            node[key] = _interpolate(node[key], source, env, (*path, key))
+        return node
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            node[i] = _interpolate(item, source, env, (*path, i))
+        return node
+    return node
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def parse_config(
+    text: str, path: str | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Parse config text (JSON or YAML, chosen by ``path``'s extension; YAML when unknown)."""
+    env = os.environ if env is None else env
+    source = ConfigSource(path)
+    suffix = Path(path).suffix.lower() if path else ".yaml"
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise ConfigError(f"unsupported config file extension {suffix!r}: use .json, .yaml, or .yml")
+    if suffix == ".json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    try:
+        tree = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path or '<config>'}{line}: invalid YAML: {exc.problem}") from None
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, Mapping):
+        raise ConfigError(f"{path or '<config>'}: the config must be a mapping at the top level")
+    source.tree = tree
+    data = _plain(_interpolate(tree, source, env))
+    config = structure(data, Config, source)
+    config.source = source
+    _check(config)
+    return config
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.strerror}") from None
+    return parse_config(text, str(p), env)
+
+
+def _check(config: Config) -> None:
+    """Rules that span fields (the ones that need installed plugins are checked at build)."""
+    problems: list[str] = []
+    loc = config.source.locate
+    if config.strategy.mode == "conditional" and not config.strategy.conditions:
+        problems.append(f"{loc(('strategy', 'mode'))}: conditional mode needs at least one condition")
+    for name, target in config.aliases.items():
+        if not name.strip():
+            problems.append(f"{loc(('aliases',))}: an alias name must not be empty")
+        elif not target.strip():
+            problems.append(f"{loc(('aliases', name))}: alias {name!r} has an empty target")
+        elif target == name:
+            problems.append(f"{loc(('aliases', name))}: alias {name!r} refers to itself")
+        elif target in config.aliases:
+            problems.append(
+                f"{loc(('aliases', name))}: alias {name!r} points at another alias ({target!r}); "
+                "point it at a model"
+            )
+    if config.strategy.mode == "loadbalance" and config.targets:
+        if sum(t.weight for t in config.targets) <= 0:
+            problems.append(f"{loc(('targets',))}: loadbalance strategy requires total weight > 0")
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -1,0 +1,309 @@
+"""``BaseProvider``: what every provider shares, so provider packages hold only translation.
+
+It resolves settings (config file, then environment), maps model names, answers
+``supports_model``, caches discovered models, and does the HTTP: one shared session, the
+provider's timeout, and upstream failures turned into :class:`~ferro.errors.UpstreamError`
+with the upstream status, a retryable flag and ``Retry-After`` passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import aiohttp
+import attrs
+import orjson
+
+from ferro.config import ConfigSource, ProviderSettings, structure
+from ferro.errors import (
+    GatewayError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
+
+__all__ = ["BaseProvider", "NoOptions"]
+
+log = logging.getLogger("ferro.provider")
+
+_CONTEXT_MARKERS = (
+    "context length",
+    "context_length",
+    "context window",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",
+    "input is too long",
+)
+
+
+@attrs.define
+class NoOptions:
+    """Options of a provider that takes no provider-specific settings."""
+
+
+class BaseProvider:
+    """Base class for providers. Subclasses set the class attributes and implement
+    :meth:`chat` and :meth:`stream` (and :meth:`discover_models` where the provider has a
+    list-models API)."""
+
+    #: Env var with the API key; None when the provider takes no key.
+    env_api_key: ClassVar[str | None] = None
+    #: Env var with the base URL, and the default base URL.
+    env_base_url: ClassVar[str | None] = None
+    default_base_url: ClassVar[str] = ""
+    #: Models listed when discovery is unavailable.
+    default_models: ClassVar[tuple[str, ...]] = ()
+    #: Model-name prefixes this provider serves; None means any model.
+    model_prefixes: ClassVar[tuple[str, ...] | None] = None
+    #: attrs class for provider-specific config keys (see ``ProviderSettings.options``).
+    Options: ClassVar[type] = NoOptions
+    #: How long discovered models are trusted, in seconds.
+    models_ttl: ClassVar[float] = 600.0
+
+    def __init__(
+        self, name: str, settings: ProviderSettings, session: aiohttp.ClientSession | None
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.session = session
+        self.api_key = settings.api_key or ""
+        self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
+        self.options: Any = settings.options
+        self._discovered: list[ModelInfo] | None = None
+        self._discovered_at = 0.0
+        self._discovery_lock = asyncio.Lock()
+
+    # --- settings --------------------------------------------------------------------------
+
+    @classmethod
+    def resolve_settings(
+        cls, name: str, settings: ProviderSettings, env: Mapping[str, str], source: ConfigSource
+    ) -> ProviderSettings | None:
+        """Fill the key and base URL from the environment when the config leaves them out,
+        and structure provider-specific ``options``. None when a required key is missing."""
+        api_key = settings.api_key or (env.get(cls.env_api_key) if cls.env_api_key else None)
+        if cls.env_api_key and not api_key:
+            return None
+        base_url = settings.base_url or (env.get(cls.env_base_url) if cls.env_base_url else None)
+        options = cls.options_from(settings.options, env, source, ("providers", name))
+        return attrs.evolve(settings, api_key=api_key, base_url=base_url, options=options)
+
+    @classmethod
+    def options_from(
+        cls, options: Any, env: Mapping[str, str], source: ConfigSource, at: tuple[Any, ...]
+    ) -> Any:
+        """Structure the provider-specific keys; override to read them from env too."""
+        if isinstance(options, cls.Options):
+            return options
+        return structure(dict(options or {}), cls.Options, source, at)
+
+    @classmethod
+    def configured_in(cls, env: Mapping[str, str]) -> bool:
+        """Whether the environment alone configures this provider (for the no-config start)."""
+        return bool(cls.env_api_key and env.get(cls.env_api_key))
+
+    # --- models ----------------------------------------------------------------------------
+
+    def upstream_model(self, model: str) -> str:
+        return self.settings.model_map.get(model, model)
+
+    def supports_model(self, model: str) -> bool:
+        if model in self.settings.model_map:
+            return True
+        if self.settings.models:
+            return model in self.settings.models
+        if self.model_prefixes is None:
+            return True
+        return model.startswith(self.model_prefixes)
+
+    def static_models(self) -> list[ModelInfo]:
+        names = list(self.settings.models or self.default_models)
+        names += [m for m in self.settings.model_map if m not in names]
+        return [ModelInfo(m, self.name) for m in names]
+
+    async def discover_models(self) -> list[ModelInfo] | None:
+        """Ask the provider's list-models API; None when it has none."""
+        return None
+
+    async def list_models(self) -> list[ModelInfo]:
+        static = self.static_models()
+        if self.settings.models:
+            return static
+        now = time.monotonic()
+        if self._discovered is None or now - self._discovered_at > self.models_ttl:
+            async with self._discovery_lock:
+                if self._discovered is None or now - self._discovered_at > self.models_ttl:
+                    try:
+                        self._discovered = await self.discover_models() or []
+                    except GatewayError as exc:
+                        log.info("model discovery for %s failed: %s", self.name, exc.message)
+                        self._discovered = self._discovered or []
+                    self._discovered_at = time.monotonic()
+        seen = {m.id for m in static}
+        return static + [m for m in self._discovered if m.id not in seen]
+
+    async def check_health(self) -> None:
+        """A cheap deep check: list the models. Raises a GatewayError when unhealthy."""
+        await self.discover_models()
+
+    # --- calls (subclasses implement) ------------------------------------------------------
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        raise NotImplementedError
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        raise NotImplementedError
+
+    # --- HTTP helpers ----------------------------------------------------------------------
+
+    def client_timeout(self, stream: bool) -> aiohttp.ClientTimeout:
+        t = self.settings.timeout or None
+        if stream:  # bound the wait for each read, not the whole answer
+            return aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t)
+        return aiohttp.ClientTimeout(total=t)
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send a request and return its decoded JSON, or raise an UpstreamError."""
+        data = orjson.dumps(body) if body is not None else None
+        try:
+            async with self.session.request(  # type: ignore[union-attr]
+                method, url, data=data, headers=headers, params=params,
+                timeout=self.client_timeout(False),
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise self.upstream_error(resp.status, raw, resp.headers)
+        except GatewayError:
+            raise
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise self.transport_error(exc) from exc
+        return self.decode_json(raw)
+
+    @contextlib.asynccontextmanager
+    async def open_stream(
+        self,
+        url: str,
+        *,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST ``body`` and yield the streaming response once its status is OK. Read errors
+        while streaming become UpstreamErrors too."""
+        try:
+            async with self.session.post(  # type: ignore[union-attr]
+                url, data=orjson.dumps(body), headers=headers, params=params,
+                timeout=self.client_timeout(True),
+            ) as resp:
+                if resp.status >= 400:
+                    raise self.upstream_error(resp.status, await resp.read(), resp.headers)
+                yield resp
+        except GatewayError:
+            raise
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise self.transport_error(exc) from exc
+
+    def decode_json(self, raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            snippet = raw[:200].decode("utf-8", "replace")
+            raise UpstreamError(
+                f"{self.name} returned invalid JSON: {snippet!r}",
+                status=502, provider=self.name, code="invalid_upstream_response", retryable=True,
+            ) from None
+
+    def transport_error(self, exc: BaseException) -> UpstreamError:
+        if isinstance(exc, asyncio.TimeoutError):
+            return UpstreamTimeoutError(
+                f"{self.name} did not answer within {self.settings.timeout:g}s", provider=self.name
+            )
+        return UpstreamConnectionError(
+            f"cannot reach {self.name}: {type(exc).__name__}: {exc}", provider=self.name
+        )
+
+    def error_message(self, payload: Any) -> str | None:
+        """The human message inside an upstream error body. Override for odd shapes."""
+        if isinstance(payload, Mapping):
+            err = payload.get("error", payload)
+            if isinstance(err, Mapping):
+                msg = err.get("message") or err.get("detail")
+                if isinstance(msg, str):
+                    return msg
+            if isinstance(err, str):
+                return err
+            for key in ("message", "detail"):
+                if isinstance(payload.get(key), str):
+                    return payload[key]
+        if isinstance(payload, list) and payload:
+            return self.error_message(payload[0])
+        return None
+
+    def upstream_error(
+        self, status: int, raw: bytes, headers: Mapping[str, str] | None = None
+    ) -> UpstreamError:
+        """Turn an upstream error reply into an UpstreamError with the right status."""
+        try:
+            payload = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            payload = None
+        message = self.error_message(payload) or raw[:300].decode("utf-8", "replace") or (
+            f"HTTP {status}")
+        extra: dict[str, Any] = {}
+        if headers is not None and headers.get("Retry-After"):
+            extra["headers"] = {"Retry-After": headers["Retry-After"]}
+        lowered = message.lower()
+        if status in (400, 413, 422) and any(m in lowered for m in _CONTEXT_MARKERS):
+            extra["code"] = "context_length_exceeded"
+            status = 400
+        if status == 529:  # Anthropic's "overloaded": not a status OpenAI clients know
+            extra["code"] = "upstream_overloaded"
+            extra["retryable"] = True
+            status = 503
+        return UpstreamError(f"{self.name}: {message}", status=status, provider=self.name, **extra)
+
+    def truncated(self, what: str) -> UpstreamError:
+        """The error for a stream that ended before its terminal event."""
+        return UpstreamError(
+            f"{self.name} stream ended before {what}: the answer is incomplete",
+            status=502, provider=self.name, code="stream_truncated", retryable=True,
+        )
+
+    @staticmethod
+    def response_chunk(response_id: str, model: str, created: int, delta: dict[str, Any],
+                       finish_reason: str | None = None, index: int = 0) -> ChatChunk:
+        """A ``chat.completion.chunk`` for translating providers."""
+        return ChatChunk({
+            "id": response_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}],
+        })
+
+    @staticmethod
+    def usage_chunk(response_id: str, model: str, created: int, usage: dict[str, Any]) -> ChatChunk:
+        """The final usage-only chunk (``choices: []``), as OpenAI sends it."""
+        return ChatChunk({
+            "id": response_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        })

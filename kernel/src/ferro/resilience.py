@@ -1,0 +1,90 @@
+"""Circuit breakers and retry backoff, shared by every strategy."""
+
+from __future__ import annotations
+
+import random
+import time
+from enum import IntEnum
+
+from ferro.config import BreakerConfig
+
+__all__ = ["BreakerState", "CircuitBreaker", "backoff_delay"]
+
+
+class BreakerState(IntEnum):
+    """Values match the ``gateway_circuit_breaker_state`` gauge."""
+
+    CLOSED = 0
+    OPEN = 1
+    HALF_OPEN = 2
+
+
+class CircuitBreaker:
+    """Closed -> open after ``failure_threshold`` consecutive failures; open -> half-open
+    after ``timeout``; half-open lets ``half_open_max_requests`` trial calls through at once
+    and closes after ``success_threshold`` successes, or reopens on any failure."""
+
+    __slots__ = ("_failures", "_in_flight", "_opened_at", "_state", "_successes", "config")
+
+    def __init__(self, config: BreakerConfig) -> None:
+        self.config = config
+        self._state = BreakerState.CLOSED
+        self._failures = 0
+        self._successes = 0
+        self._opened_at = 0.0
+        self._in_flight = 0
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state is BreakerState.OPEN and time.monotonic() - self._opened_at >= self.config.timeout:
+            self._state = BreakerState.HALF_OPEN
+            self._successes = 0
+            self._in_flight = 0
+        return self._state
+
+    def allow(self) -> bool:
+        """Whether a call may go through now; a True answer must be followed by exactly
+        one :meth:`record_success` or :meth:`record_failure` (or :meth:`release`)."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN and self._in_flight < self.config.half_open_max_requests:
+            self._in_flight += 1
+            return True
+        return False
+
+    def record_success(self) -> None:
+        if self._state is BreakerState.HALF_OPEN:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._successes += 1
+            if self._successes >= self.config.success_threshold:
+                self._state = BreakerState.CLOSED
+                self._failures = 0
+        else:
+            self._failures = 0
+
+    def record_failure(self) -> None:
+        if self._state is BreakerState.HALF_OPEN:
+            self._trip()
+            return
+        self._failures += 1
+        if self._failures >= self.config.failure_threshold:
+            self._trip()
+
+    def release(self) -> None:
+        """The call ended without a verdict on the upstream (e.g. the client went away)."""
+        if self._state is BreakerState.HALF_OPEN:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def _trip(self) -> None:
+        self._state = BreakerState.OPEN
+        self._opened_at = time.monotonic()
+        self._failures = 0
+        self._in_flight = 0
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Delay before retry number ``attempt`` (1-based): exponential from ``base``, capped at
+    ``cap``, with full jitter over the upper half so synchronized clients spread out."""
+    ceiling = min(cap, base * (2 ** (attempt - 1)))
+    return ceiling / 2 + random.random() * ceiling / 2

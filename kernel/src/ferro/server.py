@@ -1,0 +1,47 @@
+"""Running the app: logging, uvloop when installed, graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from aiohttp import web
+
+from ferro.app import GATEWAY, create_app
+from ferro.config import Config
+from ferro.logs import setup_logging
+from ferro.plugins import FerroPluginManager
+from ferro.version import __version__
+
+__all__ = ["serve"]
+
+log = logging.getLogger("ferro.server")
+
+
+def serve(config: Config, pm: FerroPluginManager) -> None:
+    setup_logging(os.environ.get("LOG_LEVEL", "info"), os.environ.get("LOG_FORMAT", "json"))
+    try:
+        import uvloop
+    except ImportError:
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    app = create_app(config, pm)
+    gateway = app[GATEWAY]
+
+    async def started(_app: web.Application) -> None:
+        log.info("ferrogw %s started on http://%s:%d (strategy %s; providers: %s)",
+                 __version__, config.server.host, config.server.port, config.strategy.mode,
+                 ", ".join(gateway.providers))
+
+    async def stopping(_app: web.Application) -> None:
+        log.info("shutting down gracefully")
+
+    app.on_startup.append(started)
+    app.on_shutdown.append(stopping)
+    loop = loop_factory() if loop_factory else asyncio.new_event_loop()
+    web.run_app(app, host=config.server.host, port=config.server.port, access_log=None,
+                print=None, shutdown_timeout=config.server.shutdown_timeout, backlog=4096,
+                loop=loop)
+    log.info("server stopped")

@@ -1,0 +1,79 @@
+"""Reading and writing Server-Sent Events and NDJSON streams.
+
+The reader splits on blank lines over ``iter_any()`` chunks, so an event of any size is
+fine (no per-line buffer limit) and a burst of small events costs one await.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+__all__ = ["DONE", "encode_event", "iter_ndjson", "iter_sse"]
+
+#: The last frame of an OpenAI stream.
+DONE = b"data: [DONE]\n\n"
+
+
+def encode_event(data: bytes) -> bytes:
+    """One ``data:`` frame."""
+    return b"data: " + data + b"\n\n"
+
+
+def _parse_block(block: bytes) -> tuple[str | None, bytes | None]:
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line[0] == 0x3A:  # ':' comment / keep-alive
+            continue
+        field, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            event = value.decode()
+    return event, (b"\n".join(data) if data else None)
+
+
+async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None]]:
+    """Yield ``(event, data)`` for each event of an ``aiohttp`` response body.
+
+    ``data`` is None for an event without data lines (such as a bare ``event: ping``).
+    A final event without its closing blank line is still yielded.
+    """
+    buf = b""
+    async for chunk in content.iter_any():
+        buf = buf + chunk if buf else chunk
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        start = 0
+        while True:
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            event, data = _parse_block(buf[start:end])
+            start = end + 2
+            if event is not None or data is not None:
+                yield event, data
+        if start:
+            buf = buf[start:]
+    if buf.strip():
+        event, data = _parse_block(buf.strip(b"\n"))
+        if event is not None or data is not None:
+            yield event, data
+
+
+async def iter_ndjson(content: Any) -> AsyncIterator[Any]:
+    """Yield each JSON value of a newline-delimited JSON body."""
+    buf = b""
+    async for chunk in content.iter_any():
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield orjson.loads(line)
+    if buf.strip():
+        yield orjson.loads(buf)

@@ -1,0 +1,114 @@
+"""Parsing and validating a chat-completions request body, with precise 400 messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ferro.errors import InvalidRequestError
+from ferro.types import ChatRequest
+
+__all__ = ["parse_chat_request"]
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+_RANGES = (
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("presence_penalty", -2.0, 2.0),
+    ("frequency_penalty", -2.0, 2.0),
+)
+
+
+def _fail(message: str, param: str | None = None) -> InvalidRequestError:
+    return InvalidRequestError(message, param=param)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    if not raw:
+        raise _fail("the request body is empty: send a JSON chat-completions request")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _fail(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _fail("the request body must be a JSON object")
+    model = body.get("model")
+    if not model:
+        raise _fail("model is required", "model")
+    if not isinstance(model, str):
+        raise _fail("model must be a string", "model")
+    messages = body.get("messages")
+    if not messages:
+        raise _fail("at least one message is required", "messages")
+    if not isinstance(messages, list):
+        raise _fail("messages must be an array", "messages")
+    for i, message in enumerate(messages):
+        _check_message(message, i)
+    for name, low, high in _RANGES:
+        value = body.get(name)
+        if value is not None and (not _is_number(value) or not low <= value <= high):
+            raise _fail(f"{name} must be between {low:g} and {high:g}", name)
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value <= 0):
+            raise _fail(f"{name} must be a positive integer", name)
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _fail("stream must be true or false", "stream")
+    _check_stop(body.get("stop"))
+    _check_tools(body.get("tools"))
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _fail("stream_options must be an object", "stream_options")
+    return ChatRequest(body)
+
+
+def _check_message(message: Any, i: int) -> None:
+    where = f"messages[{i}]"
+    if not isinstance(message, dict):
+        raise _fail(f"{where} must be an object with a role", where)
+    role = message.get("role")
+    if role not in ROLES:
+        raise _fail(f"{where}.role must be one of {', '.join(sorted(ROLES))} (got {role!r})",
+                    f"{where}.role")
+    if role == "tool" and not message.get("tool_call_id"):
+        raise _fail(f"{where}.tool_call_id is required for role 'tool'", f"{where}.tool_call_id")
+    content = message.get("content")
+    if content is None:
+        if role == "assistant":  # an assistant turn may carry only tool_calls (or a refusal)
+            return
+        raise _fail(f"{where}.content is required for role {role!r}", f"{where}.content")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _fail(f"{where}.content must be a string or an array of content parts",
+                    f"{where}.content")
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise _fail(f"{where}.content[{j}] must be an object with a type",
+                        f"{where}.content[{j}]")
+
+
+def _check_stop(stop: Any) -> None:
+    if stop is None or isinstance(stop, str):
+        return
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise _fail("stop must be a string or an array of strings", "stop")
+
+
+def _check_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise _fail("tools must be an array", "tools")
+    for i, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise _fail(f"tools[{i}].function.name is required", f"tools[{i}].function.name")
