@@ -52,6 +52,8 @@ from ferro.types import (
 )
 from ferro.version import __version__
 
+from ferro import wire  # noqa: E402  (translation helpers for providers)
+
 __all__ = [
     "AuthenticationError",
     "BaseProvider",
@@ -99,4 +101,5 @@ __all__ = [
     "load_config",
     "make_plugin_manager",
     "parse_config",
+    "wire",
 ]
