@@ -71,21 +71,42 @@ class Duration(float):
         return cls(seconds)
 
 
+class FieldError(ValueError):
+    """A bad value, raised by a validator; carries the field name so the error can be located."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _non_negative(_inst: Any, attr: attrs.Attribute, value: float) -> None:
     if value < 0:
-        raise ValueError(f"must not be negative (got {value})")
+        raise FieldError(attr.name, f"must not be negative (got {value:g})")
 
 
 def _positive(_inst: Any, attr: attrs.Attribute, value: float) -> None:
     if value <= 0:
-        raise ValueError(f"must be positive (got {value})")
+        raise FieldError(attr.name, f"must be positive (got {value:g})")
+
+
+def _one_of(*choices: str):
+    def check(_inst: Any, attr: attrs.Attribute, value: str) -> None:
+        if value not in choices:
+            raise FieldError(attr.name, f"must be one of {', '.join(choices)} (got {value!r})")
+
+    return check
+
+
+def _port(_inst: Any, attr: attrs.Attribute, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise FieldError(attr.name, f"must be a port number, 0 to 65535 (got {value})")
 
 
 @attrs.define
 class Condition:
     """A conditional-routing rule: ``key`` is ``model`` (exact) or ``model_prefix``."""
 
-    key: str = attrs.field(validator=attrs.validators.in_(("model", "model_prefix")))
+    key: str = attrs.field(validator=_one_of("model", "model_prefix"))
     value: str
     target_key: str
 
@@ -126,7 +147,7 @@ class TargetConfig:
 class PluginConfig:
     name: str
     type: str = ""
-    stage: str = attrs.field(default="before_request", validator=attrs.validators.in_(STAGES))
+    stage: str = attrs.field(default="before_request", validator=_one_of(*STAGES))
     enabled: bool = True
     config: dict[str, Any] = attrs.Factory(dict)
 
@@ -151,8 +172,7 @@ class ProviderSettings:
 @attrs.define
 class ServerConfig:
     host: str = "127.0.0.1"
-    port: int = attrs.field(default=8080, validator=attrs.validators.and_(
-        attrs.validators.ge(0), attrs.validators.le(65535)))
+    port: int = attrs.field(default=8080, validator=_port)
     cors_origins: list[str] = attrs.Factory(list)
     max_body_size: int = attrs.field(default=10 * 1024 * 1024, validator=_positive)
     #: Bearer keys accepted on /v1/*; empty means no auth (until a key store is configured).
@@ -218,9 +238,6 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
     conv.register_unstructure_hook(Duration, float)
     conv.register_structure_hook(Any, lambda v, _t: v)
-    conv.register_structure_hook(
-        Config, make_dict_structure_fn(Config, conv, source=override(omit=True))
-    )
     known = {a.name for a in attrs.fields(ProviderSettings)} - {"options"}
     plain = make_dict_structure_fn(ProviderSettings, conv, options=override(omit=True))
 
@@ -232,6 +249,9 @@ def _make_converter() -> cattrs.Converter:
         return settings
 
     conv.register_structure_hook(ProviderSettings, structure_provider)
+    conv.register_structure_hook(
+        Config, make_dict_structure_fn(Config, conv, source=override(omit=True))
+    )
     conv.register_unstructure_hook(
         ProviderSettings,
         lambda s: {
@@ -267,6 +287,9 @@ def _problems(exc: BaseException, path: tuple[Any, ...]):
     if isinstance(exc, ClassValidationError | IterableValidationError):
         for sub in exc.exceptions:
             yield from _problems(sub, path + _note_keys(sub))
+        return
+    if isinstance(exc, FieldError):
+        yield (*path, exc.field), str(exc)
         return
     if isinstance(exc, KeyError):
         yield path, "this key is required"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ from ferro.errors import ConfigError
 from ferro.plugins import FerroPluginManager
 
 __all__ = ["Registry", "build_registry"]
+
+log = logging.getLogger("ferro.plugins")
 
 KINDS = ("providers", "strategies", "plugins", "caches", "storage")
 SINGULAR = {
@@ -59,6 +62,11 @@ def build_registry(pm: FerroPluginManager) -> Registry:
         caller = getattr(pm.hook, f"register_{kind}")
         for impl in caller.get_hookimpls():
             impl.function(register=_registrar(pm, registry, kind, impl.plugin_name))
+            if pm.tracing:
+                names = [n for (k, n), owner in registry.owners.items()
+                         if k == kind and owner == impl.plugin_name]
+                log.info("hook trace: register_%s of %s registered %s", kind,
+                         impl.plugin_name, names)
     return registry
 
 

@@ -1,0 +1,181 @@
+"""The HTTP surface: validation, the error schema, request ids, body limit, CORS, auth."""
+
+import pytest
+
+ECHO = {"providers": {"echo": {"type": "echo"}}, "targets": [{"virtual_key": "echo"}]}
+HELLO = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def assert_error_schema(body, status_type, code):
+    assert set(body) == {"error"}
+    assert set(body["error"]) >= {"message", "type", "code"}
+    assert body["error"]["type"] == status_type
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"messages": [{"role": "user", "content": "x"}]}, "model is required"),
+    ({"model": "m", "messages": []}, "at least one message is required"),
+    ({"model": "m"}, "at least one message is required"),
+    ({**HELLO, "temperature": 2.5}, "temperature must be between 0 and 2"),
+    ({**HELLO, "temperature": "hot"}, "temperature must be between 0 and 2"),
+    ({**HELLO, "top_p": 1.5}, "top_p must be between 0 and 1"),
+    ({**HELLO, "max_tokens": 0}, "max_tokens must be a positive integer"),
+    ({**HELLO, "max_completion_tokens": -3}, "max_completion_tokens must be a positive integer"),
+    ({**HELLO, "presence_penalty": 3}, "presence_penalty must be between -2 and 2"),
+    ({**HELLO, "frequency_penalty": -2.5}, "frequency_penalty must be between -2 and 2"),
+    ({**HELLO, "stream": "yes"}, "stream must be true or false"),
+    ({**HELLO, "stop": [1, 2]}, "stop must be a string or an array of strings"),
+    ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content is required"),
+    ({"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+     "messages[0].tool_call_id is required"),
+    ({**HELLO, "tools": [{"type": "function", "function": {}}]},
+     "tools[0].function.name is required"),
+    ({"model": 5, "messages": [{"role": "user", "content": "x"}]}, "model must be a string"),
+])
+async def test_invalid_requests_are_400_with_a_precise_message(ferro_client, payload, message):
+    client = await ferro_client(ECHO)
+    resp = await client.post("/v1/chat/completions", json=payload)
+    assert resp.status == 400
+    body = await resp.json()
+    assert_error_schema(body, "invalid_request_error", "invalid_request")
+    assert message in body["error"]["message"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"[1,2]", b"\xff\xfe"])
+async def test_malformed_body_is_400_not_500(ferro_client, raw):
+    client = await ferro_client(ECHO)
+    resp = await client.post("/v1/chat/completions", data=raw,
+                             headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    assert_error_schema(await resp.json(), "invalid_request_error", "invalid_request")
+
+
+async def test_unknown_route_and_wrong_method_use_the_error_schema(ferro_client):
+    client = await ferro_client(ECHO)
+    resp = await client.get("/v1/nothing-here")
+    assert resp.status == 404
+    assert_error_schema(await resp.json(), "invalid_request_error", "not_found")
+    resp = await client.get("/v1/chat/completions")
+    assert resp.status == 405
+    assert_error_schema(await resp.json(), "invalid_request_error", "method_not_allowed")
+
+
+async def test_body_limit_is_413(ferro_client):
+    client = await ferro_client({**ECHO, "server": {"max_body_size": 1000}})
+    big = {"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]}
+    resp = await client.post("/v1/chat/completions", json=big)
+    assert resp.status == 413
+    assert_error_schema(await resp.json(), "invalid_request_error", "request_too_large")
+    resp = await client.post("/v1/chat/completions", json=HELLO)
+    assert resp.status == 200
+
+
+async def test_request_id_is_echoed_or_generated(ferro_client):
+    client = await ferro_client(ECHO)
+    resp = await client.post("/v1/chat/completions", json=HELLO,
+                             headers={"X-Request-ID": "trace-123"})
+    assert resp.headers["X-Request-ID"] == "trace-123"
+    resp = await client.get("/health")
+    generated = resp.headers["X-Request-ID"]
+    assert len(generated) == 32 and int(generated, 16) >= 0
+    resp = await client.get("/nope")
+    assert resp.headers["X-Request-ID"]
+    resp = await client.post("/v1/chat/completions", json=HELLO, headers={"Accept": "x"})
+    assert resp.headers["X-Request-ID"] != generated
+
+
+async def test_no_cors_headers_unless_configured(ferro_client):
+    client = await ferro_client(ECHO)
+    resp = await client.post("/v1/chat/completions", json=HELLO,
+                             headers={"Origin": "https://app.example"})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_cors_allow_list(ferro_client):
+    client = await ferro_client({**ECHO, "server": {"cors_origins": ["https://app.example"]}})
+    resp = await client.options("/v1/chat/completions", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert resp.status == 204
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+    resp = await client.post("/v1/chat/completions", json=HELLO,
+                             headers={"Origin": "https://app.example"})
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    resp = await client.post("/v1/chat/completions", json=HELLO,
+                             headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_bearer_keys_guard_v1_routes_only(ferro_client):
+    client = await ferro_client({**ECHO, "server": {"api_keys": ["sk-good"]}})
+    resp = await client.post("/v1/chat/completions", json=HELLO)
+    assert resp.status == 401
+    assert_error_schema(await resp.json(), "authentication_error", "invalid_api_key")
+    resp = await client.post("/v1/chat/completions", json=HELLO,
+                             headers={"Authorization": "Bearer sk-bad"})
+    assert resp.status == 401
+    resp = await client.post("/v1/chat/completions", json=HELLO,
+                             headers={"Authorization": "Bearer sk-good"})
+    assert resp.status == 200
+    resp = await client.get("/v1/models")
+    assert resp.status == 401
+    resp = await client.get("/health")
+    assert resp.status == 200
+
+
+async def test_models_lists_every_provider_and_aliases(ferro_client):
+    client = await ferro_client({
+        "providers": {"echo": {"type": "echo", "models": ["echo-a", "echo-b"]}},
+        "targets": [{"virtual_key": "echo"}], "aliases": {"fast": "echo-a"}})
+    body = await (await client.get("/v1/models")).json()
+    assert body["object"] == "list"
+    ids = [m["id"] for m in body["data"]]
+    assert ids == ["echo-a", "echo-b", "fast"]
+    assert body["data"][0] == {"id": "echo-a", "object": "model", "created": 0, "owned_by": "echo"}
+
+
+async def test_health(ferro_client):
+    client = await ferro_client(ECHO)
+    body = await (await client.get("/health")).json()
+    assert body == {"status": "ok", "providers": [
+        {"name": "echo", "status": "available", "models": 1}]}
+    deep = await (await client.get("/health?deep=1")).json()
+    assert deep["status"] == "ok"
+
+
+async def test_alias_resolves_before_routing(ferro_client):
+    client = await ferro_client({**ECHO, "aliases": {"fast": "echo-fast-1"}})
+    resp = await client.post("/v1/chat/completions", json={**HELLO, "model": "fast"})
+    assert (await resp.json())["model"] == "echo-fast-1"
+
+
+async def test_model_no_target_serves_is_model_not_found(ferro_client):
+    client = await ferro_client({
+        "providers": {"echo": {"type": "echo", "models": ["only-this"]}},
+        "targets": [{"virtual_key": "echo"}], "strategy": {"mode": "fallback"}})
+    resp = await client.post("/v1/chat/completions", json={**HELLO, "model": "other"})
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"]["code"] == "model_not_found"
+    assert body["error"]["message"] == "no provider supports model: other"
+
+
+async def test_no_config_serves_env_providers_or_echo(ferro_client, fake_upstream):
+    client = await ferro_client({})
+    resp = await client.post("/v1/chat/completions", json=HELLO)
+    assert (await resp.json())["provider"] == "echo"
+    upstream = await fake_upstream({"POST /v1/chat/completions": {
+        "id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "from openai"},
+                     "finish_reason": "stop"}]}})
+    client = await ferro_client({"strategy": {"mode": "fallback"}}, env={
+        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": upstream.url + "/v1"})
+    resp = await client.post("/v1/chat/completions", json={**HELLO, "model": "gpt-4o"})
+    body = await resp.json()
+    assert body["provider"] == "openai"
+    assert body["choices"][0]["message"]["content"] == "from openai"
+    assert upstream.requests[0].headers["Authorization"] == "Bearer sk-test"

@@ -1,0 +1,136 @@
+"""Streams take the same path as JSON: fallback until the first byte, breakers, errors."""
+
+import asyncio
+
+import orjson
+from aiohttp import web
+from ferro.testing import sse_body
+
+
+def chunk(content=None, finish=None, usage=None):
+    body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+            "choices": [] if usage else [{"index": 0, "delta": {"content": content} if content
+                                          else {}, "finish_reason": finish}]}
+    if usage:
+        body["usage"] = usage
+    return body
+
+
+USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+GOOD = sse_body(chunk("Hi"), chunk(" there"), chunk(finish="stop"), chunk(usage=USAGE), b"[DONE]")
+REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}], "stream": True}
+
+
+def two_targets(a, b, **extra):
+    return {
+        "strategy": {"mode": "fallback"},
+        "providers": {"a": {"type": "openai", "api_key": "k", "base_url": a.url},
+                      "b": {"type": "openai", "api_key": "k", "base_url": b.url}},
+        "targets": [{"virtual_key": "a", **extra}, {"virtual_key": "b"}],
+    }
+
+
+def events(text):
+    return [line[6:] for line in text.split("\n\n") if line.startswith("data: ")]
+
+
+async def test_stream_falls_back_before_its_first_byte(ferro_client, fake_upstream):
+    a = await fake_upstream({"POST /chat/completions": (503, {"error": {"message": "busy"}})})
+    b = await fake_upstream({"POST /chat/completions": GOOD})
+    client = await ferro_client(two_targets(a, b))
+    resp = await client.post("/v1/chat/completions", json=REQUEST)
+    assert resp.status == 200
+    data = events(await resp.text())
+    assert data[-1] == "[DONE]"
+    assert "".join(orjson.loads(d)["choices"][0]["delta"].get("content", "")
+                   for d in data[:-1] if orjson.loads(d)["choices"]) == "Hi there"
+    assert len(a.requests) == 1 and len(b.requests) == 1
+
+
+async def test_usage_chunk_only_when_the_client_asks(ferro_client, fake_upstream):
+    up = await fake_upstream({"POST /chat/completions": GOOD})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}]})
+    text = await (await client.post("/v1/chat/completions", json=REQUEST)).text()
+    assert '"usage"' not in text
+    assert up.requests[0].json()["stream_options"] == {"include_usage": True}
+    asked = {**REQUEST, "stream_options": {"include_usage": True}}
+    text = await (await client.post("/v1/chat/completions", json=asked)).text()
+    assert orjson.loads(events(text)[-2])["usage"] == USAGE
+
+
+async def test_mid_stream_failure_is_an_error_event_not_a_silent_cut(ferro_client, fake_upstream):
+    cut = sse_body(chunk("Hi"), chunk(" the"))  # no finish, no [DONE]
+    up = await fake_upstream({"POST /chat/completions": cut})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}]})
+    resp = await client.post("/v1/chat/completions", json=REQUEST)
+    assert resp.status == 200
+    data = events(await resp.text())
+    error = orjson.loads(data[-2])
+    assert error["error"]["code"] == "stream_truncated"
+    assert "incomplete" in error["error"]["message"]
+    assert data[-1] == "[DONE]"
+
+
+async def test_breaker_opens_for_streams_too(ferro_client, fake_upstream):
+    a = await fake_upstream({"POST /chat/completions": (500, {"error": {"message": "down"}})})
+    b = await fake_upstream({"POST /chat/completions": GOOD})
+    client = await ferro_client(two_targets(
+        a, b, circuit_breaker={"failure_threshold": 2, "timeout": "60s"}))
+    for _ in range(4):
+        resp = await client.post("/v1/chat/completions", json=REQUEST)
+        assert resp.status == 200
+        await resp.read()
+    assert len(a.requests) == 2  # open after two failures: not called again
+    assert len(b.requests) == 4
+
+
+async def test_exchange_completed_fires_after_the_reply(ferro_client, fake_upstream):
+    from ferro import hookimpl, make_plugin_manager
+
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def exchange_completed(self, exchange):
+            seen.append(exchange)
+
+    pm = make_plugin_manager(env={})
+    pm.register(Listener(), name="listener")
+    up = await fake_upstream({"POST /chat/completions": GOOD})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}]}, pm=pm)
+    await (await client.post("/v1/chat/completions", json=REQUEST)).read()
+    await (await client.post("/v1/chat/completions", json={"model": "x"})).read()
+    assert [(e.provider, e.stream, e.status, e.usage.total_tokens) for e in seen] == [
+        ("a", True, 200, 7)]  # a request rejected by validation is not an exchange
+    assert seen[0].duration > 0
+
+
+async def test_client_disconnect_mid_stream_closes_the_upstream(ferro_client, fake_upstream):
+    closed = asyncio.Event()
+
+    async def slow(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        try:
+            for i in range(100):
+                await resp.write(b"data: " + orjson.dumps(chunk(f"t{i}")) + b"\n\n")
+                await asyncio.sleep(0.02)
+        except (ConnectionResetError, asyncio.CancelledError):
+            closed.set()
+            raise
+        return resp
+
+    up = await fake_upstream({"POST /chat/completions": slow})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}]})
+    resp = await client.post("/v1/chat/completions", json=REQUEST)
+    await resp.content.readline()
+    resp.close()
+    await asyncio.wait_for(closed.wait(), 5)
