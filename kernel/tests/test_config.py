@@ -55,8 +55,6 @@ def test_json_and_yaml_give_the_same_config(tmp_path):
     ("strategy:\n  mode: conditional\n", "c.yaml:2: strategy.mode: conditional mode needs"),
     ("aliases:\n  fast: fast\n", "c.yaml:2: aliases.fast: alias 'fast' refers to itself"),
     ("aliases:\n  a: b\n  b: gpt-4o\n", "alias 'a' points at another alias"),
-    ("strategy: {mode: loadbalance}\ntargets:\n  - {virtual_key: a, weight: 0}\n",
-     "loadbalance strategy requires total weight > 0"),
     ("strategy:\n  conditions:\n    - {key: modle, value: x, target_key: a}\n",
      "c.yaml:3: strategy.conditions[0].key"),
     ("targets: [\n", "c.yaml:2: invalid YAML"),

@@ -3,6 +3,7 @@
 Plugins import from here (and from :mod:`ferro.testing` in their tests) and nothing else.
 """
 
+from ferro import wire
 from ferro.config import (
     BreakerConfig,
     Config,
@@ -51,8 +52,6 @@ from ferro.types import (
     Usage,
 )
 from ferro.version import __version__
-
-from ferro import wire  # noqa: E402  (translation helpers for providers)
 
 __all__ = [
     "AuthenticationError",

@@ -294,7 +294,25 @@ def _problems(exc: BaseException, path: tuple[Any, ...]):
     if isinstance(exc, KeyError):
         yield path, "this key is required"
         return
+    field = _attrs_validator_field(exc)
+    if field is not None:
+        yield (*path, field), str(exc.args[0])
+        return
     yield path, str(exc)
+
+
+_ATTRS_MESSAGE = re.compile(r"^(?:Length of )?'(\w+)'")
+
+
+def _attrs_validator_field(exc: BaseException) -> str | None:
+    """The attribute an attrs built-in validator complained about (``in_`` passes the
+    Attribute; ``ge``, ``min_len`` and the like name it at the start of the message)."""
+    if not isinstance(exc, ValueError | TypeError) or not exc.args:
+        return None
+    if len(exc.args) > 1 and isinstance(exc.args[1], attrs.Attribute):
+        return exc.args[1].name
+    match = _ATTRS_MESSAGE.match(str(exc.args[0]))
+    return match.group(1) if match else None
 
 
 def _note_keys(exc: BaseException) -> tuple[Any, ...]:
@@ -432,8 +450,5 @@ def _check(config: Config) -> None:
                 f"{loc(('aliases', name))}: alias {name!r} points at another alias ({target!r}); "
                 "point it at a model"
             )
-    if config.strategy.mode == "loadbalance" and config.targets:
-        if sum(t.weight for t in config.targets) <= 0:
-            problems.append(f"{loc(('targets',))}: loadbalance strategy requires total weight > 0")
     if problems:
         raise ConfigError("\n".join(problems))

@@ -17,7 +17,7 @@ import aiohttp
 import attrs
 import orjson
 
-from ferro.config import Config, ProviderSettings, STAGES, structure
+from ferro.config import STAGES, Config, ProviderSettings, structure
 from ferro.errors import (
     CircuitOpenError,
     ConfigError,
@@ -33,7 +33,7 @@ from ferro.registry import Registry
 from ferro.resilience import CircuitBreaker
 from ferro.types import ChatChunk, ChatRequest, ChatResponse, Provider, RequestContext, Target
 
-__all__ = ["Gateway", "ChunkStream"]
+__all__ = ["ChunkStream", "Gateway"]
 
 log = logging.getLogger("ferro.gateway")
 
@@ -59,7 +59,7 @@ class ChunkStream:
         except GatewayError as exc:
             error = exc
             raise
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             name = self.target.name if self.target else "upstream"
             error = _transport_error(name, exc)
             raise error from exc

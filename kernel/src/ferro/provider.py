@@ -190,7 +190,7 @@ class BaseProvider:
                     raise self.upstream_error(resp.status, raw, resp.headers)
         except GatewayError:
             raise
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
         return self.decode_json(raw)
 
@@ -215,7 +215,7 @@ class BaseProvider:
                 yield resp
         except GatewayError:
             raise
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
 
     def decode_json(self, raw: bytes) -> Any:

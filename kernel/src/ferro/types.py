@@ -15,9 +15,8 @@ import attrs
 import orjson
 
 if TYPE_CHECKING:
-    import aiohttp
 
-    from ferro.config import ProviderSettings, StrategyConfig
+    from ferro.config import StrategyConfig
     from ferro.errors import GatewayError
     from ferro.resilience import CircuitBreaker
 

@@ -1,9 +1,6 @@
-import orjson
-from aiohttp import web
-from ferro.testing import ProviderContract, collect, make_provider
-
-from ferro_provider_echo.provider import reply_for
 from ferro import ChatRequest
+from ferro.testing import collect, make_provider
+from ferro_provider_echo.provider import reply_for
 
 
 def test_reply_echoes_last_user_message_and_counts_words():

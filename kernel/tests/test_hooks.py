@@ -1,0 +1,96 @@
+"""Every hook is documented in the README and exercised by a test."""
+
+import inspect
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from ferro import hookimpl, hookspecs, make_plugin_manager
+from ferro.registry import build_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = sorted(name for name, fn in vars(hookspecs).items()
+               if inspect.isfunction(fn) and hasattr(fn, "ferro_spec"))
+
+
+def test_the_contract_has_the_documented_hooks():
+    assert HOOKS == ["configure_app", "exchange_completed", "register_caches",
+                     "register_commands", "register_plugins", "register_providers",
+                     "register_storage", "register_strategies"]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_is_documented_in_readme(hook):
+    readme = (ROOT / "README.md").read_text()
+    params = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert f"{hook}({params})" in readme
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_has_a_test(hook):
+    tests = "".join(p.read_text() for p in (ROOT / "kernel" / "tests").glob("test_*.py")
+                    if p.name != "test_hooks.py")
+    tests += (ROOT / "kernel" / "tests" / "test_hooks.py").read_text().split("# --- " + "uses")[-1]
+    assert f"def {hook}(" in tests
+
+
+# --- uses of the hooks not exercised elsewhere
+
+
+class Backends:
+    @hookimpl
+    def register_caches(self, register):
+        register("test-cache", dict)
+
+    @hookimpl
+    def register_storage(self, register):
+        register("test-storage", list)
+
+    @hookimpl
+    def register_strategies(self, register):
+        class Last:
+            """Routes every request to the last target."""
+
+            def __init__(self, config, targets):
+                self.target = targets[-1]
+
+            async def route(self, request, call):
+                return await call(self.target)
+
+        register("last", Last)
+
+    @hookimpl
+    def configure_app(self, app, config):
+        async def ping(request):
+            return web.json_response({"pong": config.strategy.mode})
+
+        app.router.add_get("/ping", ping)
+
+
+def test_cache_and_storage_backends_are_registered():
+    pm = make_plugin_manager(env={})
+    pm.register(Backends(), name="backends")
+    registry = build_registry(pm)
+    assert registry.caches["test-cache"] is dict
+    assert registry.storage["test-storage"] is list
+    assert registry.registered_by("backends") == {
+        "strategies": ["last"], "caches": ["test-cache"], "storage": ["test-storage"]}
+
+
+async def test_configure_app_adds_routes(ferro_client):
+    pm = make_plugin_manager(env={})
+    pm.register(Backends(), name="backends")
+    client = await ferro_client({"strategy": {"mode": "fallback"}}, pm=pm)
+    assert await (await client.get("/ping")).json() == {"pong": "fallback"}
+
+
+async def test_a_plugin_strategy_routes_requests(ferro_client):
+    pm = make_plugin_manager(env={})
+    pm.register(Backends(), name="backends")
+    client = await ferro_client({
+        "strategy": {"mode": "last"},
+        "providers": {"one": {"type": "echo"}, "two": {"type": "echo"}},
+        "targets": [{"virtual_key": "one"}, {"virtual_key": "two"}]}, pm=pm)
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert (await resp.json())["provider"] == "two"
