@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -46,7 +46,7 @@ class ChunkStream:
 
     target: Target | None
     first: ChatChunk
-    rest: AsyncIterator[ChatChunk] | None
+    rest: AsyncGenerator[ChatChunk, None] | None
     _done: Callable[[GatewayError | None], None] | None = None
 
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
@@ -64,12 +64,10 @@ class ChunkStream:
             error = _transport_error(name, exc)
             raise error from exc
         finally:
+            if self.rest is not None:
+                await self.rest.aclose()  # release the upstream connection at once
             if self._done is not None:
                 self._done(error)
-
-    async def aclose(self) -> None:
-        if self.rest is not None and hasattr(self.rest, "aclose"):
-            await self.rest.aclose()
 
 
 def _transport_error(name: str, exc: BaseException) -> UpstreamError:
@@ -245,32 +243,45 @@ class Gateway:
         return await self.strategy.route(request, lambda t: _call_chat(t, request))
 
 
-def _call_chat(target: Target, request: ChatRequest) -> Awaitable[ChatResponse]:
-    return _guarded(target, target.provider.chat(request))
+def _admit(target: Target) -> None:
+    if target.breaker is not None and not target.breaker.allow():
+        raise CircuitOpenError(f"circuit breaker open for {target.name}")
+
+
+def _failed(target: Target, exc: BaseException) -> BaseException:
+    """Record a failed call on the target's breaker; the exception to raise for it."""
+    _record(target.breaker, exc)
+    return _as_gateway_error(target.name, exc)
+
+
+async def _call_chat(target: Target, request: ChatRequest) -> ChatResponse:
+    _admit(target)
+    try:
+        response = await target.provider.chat(request)
+    except BaseException as exc:
+        err = _failed(target, exc)
+        if err is exc:
+            raise
+        raise err from exc
+    _record(target.breaker, None)
+    return response
 
 
 async def _call_stream(target: Target, request: ChatRequest) -> ChunkStream:
-    breaker = target.breaker
-    if breaker is not None and not breaker.allow():
-        raise CircuitOpenError(f"circuit breaker open for {target.name}")
+    _admit(target)
     agen = target.provider.stream(request).__aiter__()
     try:
         first = await agen.__anext__()
     except StopAsyncIteration:
-        _record(breaker, UpstreamError("empty stream", retryable=True))
-        raise UpstreamError(f"{target.name} sent an empty stream", provider=target.name,
-                            code="stream_truncated", retryable=True) from None
+        exc = UpstreamError(f"{target.name} sent an empty stream", provider=target.name,
+                            code="stream_truncated", retryable=True)
+        raise _failed(target, exc) from None
     except BaseException as exc:
-        _record(breaker, exc)
-        err = _as_gateway_error(target.name, exc)
+        err = _failed(target, exc)
         if err is exc:
             raise
         raise err from exc
-
-    def done(error: GatewayError | None) -> None:
-        _record(breaker, error)
-
-    return ChunkStream(target, first, agen, done)
+    return ChunkStream(target, first, agen, lambda error: _record(target.breaker, error))
 
 
 def _record(breaker: CircuitBreaker | None, exc: BaseException | None) -> None:
@@ -294,24 +305,6 @@ def _as_gateway_error(name: str, exc: BaseException) -> BaseException:
     log.exception("provider %s raised %s", name, type(exc).__name__, exc_info=exc)
     return UpstreamError(f"provider {name} failed: {type(exc).__name__}: {exc}", provider=name,
                          status=502, code="provider_error", retryable=True)
-
-
-async def _guarded(target: Target, call: Awaitable[ChatResponse]) -> ChatResponse:
-    breaker = target.breaker
-    if breaker is not None and not breaker.allow():
-        if asyncio.iscoroutine(call):
-            call.close()
-        raise CircuitOpenError(f"circuit breaker open for {target.name}")
-    try:
-        result = await call
-    except BaseException as exc:
-        _record(breaker, exc)
-        err = _as_gateway_error(target.name, exc)
-        if err is exc:
-            raise
-        raise err from exc
-    _record(breaker, None)
-    return result
 
 
 async def _run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]],
