@@ -1,0 +1,70 @@
+"""`ferrogw serve` as a real process: it starts, serves, and drains in-flight requests on
+SIGTERM."""
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+FERROGW = str(Path(sys.executable).with_name("ferrogw"))
+
+
+async def wait_until_serving(url, process):
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            if process.returncode is not None:
+                raise AssertionError(f"ferrogw exited with {process.returncode}")
+            try:
+                async with session.get(url + "/health") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("ferrogw did not start")
+
+
+async def test_sigterm_drains_an_in_flight_stream(fake_upstream, tmp_path, unused_tcp_port):
+    async def slow_stream(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(10):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+                     "choices": [{"index": 0, "delta": {"content": f"{i} "},
+                                  "finish_reason": "stop" if i == 9 else None}]}
+            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0.1)
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream})
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
+                      "targets:\n  - virtual_key: openai\n")
+    process = await asyncio.create_subprocess_exec(
+        FERROGW, "serve", "--config", str(config), "--port", str(unused_tcp_port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        await wait_until_serving(url, process)
+        async with aiohttp.ClientSession() as session, session.post(
+                url + "/v1/chat/completions",
+                json={"model": "gpt-4o", "stream": True,
+                      "messages": [{"role": "user", "content": "count"}]}) as resp:
+            first = await resp.content.readline()
+            assert first.startswith(b"data: ")
+            process.send_signal(signal.SIGTERM)
+            rest = await resp.read()
+        assert rest.endswith(b"data: [DONE]\n\n")
+        assert b'"finish_reason":"stop"' in rest
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+        logs = (await process.stderr.read()).decode()
+        assert "shutting down gracefully" in logs
+        assert "server stopped" in logs
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
