@@ -64,8 +64,9 @@ class BaseProvider:
     model_prefixes: ClassVar[tuple[str, ...] | None] = None
     #: attrs class for provider-specific config keys (see ``ProviderSettings.options``).
     Options: ClassVar[type] = NoOptions
-    #: How long discovered models are trusted, in seconds.
+    #: How long discovered models are trusted, and how long discovery may take, in seconds.
     models_ttl: ClassVar[float] = 600.0
+    discovery_timeout: ClassVar[float] = 10.0
 
     def __init__(
         self, name: str, settings: ProviderSettings, session: aiohttp.ClientSession | None
@@ -141,9 +142,11 @@ class BaseProvider:
             async with self._discovery_lock:
                 if self._discovered is None or now - self._discovered_at > self.models_ttl:
                     try:
-                        self._discovered = await self.discover_models() or []
-                    except GatewayError as exc:
-                        log.info("model discovery for %s failed: %s", self.name, exc.message)
+                        self._discovered = await asyncio.wait_for(
+                            self.discover_models(), self.discovery_timeout) or []
+                    except (GatewayError, TimeoutError) as exc:
+                        log.info("model discovery for %s failed: %s", self.name,
+                                 getattr(exc, "message", "timed out"))
                         self._discovered = self._discovered or []
                     self._discovered_at = time.monotonic()
         seen = {m.id for m in static}
