@@ -179,3 +179,23 @@ async def test_no_config_serves_env_providers_or_echo(ferro_client, fake_upstrea
     assert body["provider"] == "openai"
     assert body["choices"][0]["message"]["content"] == "from openai"
     assert upstream.requests[0].headers["Authorization"] == "Bearer sk-test"
+
+
+async def test_models_answers_with_static_lists_when_discovery_hangs(
+        ferro_client, fake_upstream, monkeypatch):
+    import asyncio
+
+    from aiohttp import web
+    from ferro import BaseProvider
+
+    async def hang(request):
+        await asyncio.sleep(5)
+        return web.json_response({"data": []})
+
+    monkeypatch.setattr(BaseProvider, "discovery_timeout", 0.2)
+    upstream = await fake_upstream({"GET /v1/models": hang})
+    client = await ferro_client({"providers": {"openai": {"api_key": "k",
+                                                          "base_url": upstream.url + "/v1"}}})
+    resp = await asyncio.wait_for(client.get("/v1/models"), 3)
+    ids = [m["id"] for m in (await resp.json())["data"]]
+    assert "gpt-4o-mini" in ids
