@@ -26,6 +26,7 @@ from ferro.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from ferro.sse import iter_lines, iter_sse
 from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
 
 __all__ = ["BaseProvider", "NoOptions"]
@@ -62,6 +63,8 @@ class BaseProvider:
     default_models: ClassVar[tuple[str, ...]] = ()
     #: Model-name prefixes this provider serves; None means any model.
     model_prefixes: ClassVar[tuple[str, ...] | None] = None
+    #: Upstream statuses OpenAI clients do not know -> the standard status meaning the same.
+    status_map: ClassVar[Mapping[int, int]] = {529: 503}
     #: attrs class for provider-specific config keys (see ``ProviderSettings.options``).
     Options: ClassVar[type] = NoOptions
     #: How long discovered models are trusted, and how long discovery may take, in seconds.
@@ -221,6 +224,17 @@ class BaseProvider:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
 
+    async def iter_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+        """The decoded JSON events of a streamed reply: SSE when it is ``text/event-stream``,
+        else newline-delimited JSON. Bad JSON is a 502 UpstreamError."""
+        if resp.content_type == "text/event-stream":
+            async for _event, data in iter_sse(resp.content):
+                if data and data != b"[DONE]":
+                    yield self.decode_json(data)
+            return
+        async for line in iter_lines(resp.content):
+            yield self.decode_json(line)
+
     def decode_json(self, raw: bytes) -> Any:
         try:
             return orjson.loads(raw)
@@ -261,6 +275,8 @@ class BaseProvider:
         self, status: int, raw: bytes, headers: Mapping[str, str] | None = None
     ) -> UpstreamError:
         """Turn an upstream error reply into an UpstreamError with the right status."""
+        original = status
+        status = self.status_map.get(status, status)
         try:
             payload = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
@@ -274,10 +290,9 @@ class BaseProvider:
         if status in (400, 413, 422) and any(m in lowered for m in _CONTEXT_MARKERS):
             extra["code"] = "context_length_exceeded"
             status = 400
-        if status == 529:  # Anthropic's "overloaded": not a status OpenAI clients know
+        if original == 529:  # "overloaded" (Anthropic): worth another try, or another target
             extra["code"] = "upstream_overloaded"
             extra["retryable"] = True
-            status = 503
         return UpstreamError(f"{self.name}: {message}", status=status, provider=self.name, **extra)
 
     def truncated(self, what: str) -> UpstreamError:

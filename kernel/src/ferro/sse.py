@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DONE", "encode_event", "iter_ndjson", "iter_sse"]
+__all__ = ["DONE", "encode_event", "iter_lines", "iter_ndjson", "iter_sse"]
 
 #: The last frame of an OpenAI stream.
 DONE = b"data: [DONE]\n\n"
@@ -66,14 +66,20 @@ async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None
             yield event, data
 
 
-async def iter_ndjson(content: Any) -> AsyncIterator[Any]:
-    """Yield each JSON value of a newline-delimited JSON body."""
+async def iter_lines(content: Any) -> AsyncIterator[bytes]:
+    """Yield each non-blank line of a body (of any length)."""
     buf = b""
     async for chunk in content.iter_any():
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for line in lines:
             if line.strip():
-                yield orjson.loads(line)
+                yield line
     if buf.strip():
-        yield orjson.loads(buf)
+        yield buf
+
+
+async def iter_ndjson(content: Any) -> AsyncIterator[Any]:
+    """Yield each JSON value of a newline-delimited JSON body."""
+    async for line in iter_lines(content):
+        yield orjson.loads(line)

@@ -29,8 +29,9 @@ class StreamAssembler:
                 message["role"] = delta["role"]
             if delta.get("content"):
                 message["content"] = (message["content"] or "") + delta["content"]
-            if delta.get("refusal"):
-                message["refusal"] = (message.get("refusal") or "") + delta["refusal"]
+            for key in ("refusal", "reasoning_content"):
+                if delta.get(key):
+                    message[key] = (message.get(key) or "") + delta[key]
             for call in delta.get("tool_calls") or ():
                 self._add_tool_call(message, call)
             if choice.get("finish_reason"):
