@@ -63,6 +63,9 @@ class BaseProvider:
     default_models: ClassVar[tuple[str, ...]] = ()
     #: Model-name prefixes this provider serves; None means any model.
     model_prefixes: ClassVar[tuple[str, ...] | None] = None
+    #: Serve any model when the base URL is not the default (a compatible server whose
+    #: model names cannot be guessed), unless ``models`` lists them.
+    any_model_on_custom_base_url: ClassVar[bool] = False
     #: Upstream statuses OpenAI clients do not know -> the standard status meaning the same.
     status_map: ClassVar[Mapping[int, int]] = {529: 503}
     #: attrs class for provider-specific config keys (see ``ProviderSettings.options``).
@@ -124,6 +127,8 @@ class BaseProvider:
         if self.settings.models:
             return model in self.settings.models
         if self.model_prefixes is None:
+            return True
+        if self.any_model_on_custom_base_url and self.base_url != self.default_base_url:
             return True
         return model.startswith(self.model_prefixes)
 

@@ -81,6 +81,8 @@ class Usage:
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Prompt tokens written to a provider's prompt cache (Anthropic bills them apart).
+    cache_creation_tokens: int = 0
 
     @classmethod
     def from_openai(cls, usage: Mapping[str, Any] | None) -> Usage:
@@ -96,6 +98,7 @@ class Usage:
             total_tokens=usage.get("total_tokens") or prompt + completion,
             cached_tokens=details.get("cached_tokens") or 0,
             reasoning_tokens=cdetails.get("reasoning_tokens") or 0,
+            cache_creation_tokens=details.get("cache_creation_tokens") or 0,
         )
 
     def to_openai(self) -> dict[str, Any]:
@@ -104,8 +107,10 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens or self.prompt_tokens + self.completion_tokens,
         }
-        if self.cached_tokens:
+        if self.cached_tokens or self.cache_creation_tokens:
             out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            if self.cache_creation_tokens:
+                out["prompt_tokens_details"]["cache_creation_tokens"] = self.cache_creation_tokens
         if self.reasoning_tokens:
             out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         return out
