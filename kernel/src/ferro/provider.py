@@ -41,6 +41,7 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "prompt is too long",
     "input is too long",
+    "exceeds the maximum number of tokens",
 )
 
 

@@ -44,6 +44,9 @@ class StreamAssembler:
         while len(calls) <= index:
             calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
         slot = calls[index]
+        for key, value in call.items():  # provider extras (e.g. Gemini's thought signatures)
+            if key not in ("index", "id", "type", "function"):
+                slot[key] = value
         if call.get("id"):
             slot["id"] = call["id"]
         fn = call.get("function") or {}
