@@ -1,0 +1,67 @@
+"""Where Ollama's OpenAI-compatible API differs from OpenAI's (pure functions, no I/O).
+
+Ollama's compatibility page (https://docs.ollama.com/api/openai-compatibility, source
+docs/api/openai-compatibility.mdx in ollama/ollama) lists the ``/v1/chat/completions``
+request fields it supports; ``tool_choice``, ``logit_bias``, ``user`` and ``n`` are listed
+as unsupported, and ``max_tokens`` is the only length limit. Fields it does not know are
+ignored, so what would change the answer is translated or refused here.
+
+``OLLAMA_HOST`` is read the way Ollama's own client reads it (envconfig.Host): a bare
+``host:port`` means ``http://``, and a host without a port on plain http gets 11434.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from ferro import wire
+
+__all__ = ["DEFAULT_PORT", "host_url", "model_names", "ollama_body"]
+
+DEFAULT_PORT = 11434
+
+
+def host_url(host: str) -> str:
+    """The base URL for an ``OLLAMA_HOST`` value (or a configured base URL)."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+        parts = urlsplit(host)
+        if parts.port is None:
+            name = parts.hostname or "127.0.0.1"
+            name = f"[{name}]" if ":" in name else name  # an IPv6 address
+            host = f"http://{name}:{DEFAULT_PORT}{parts.path}"
+    if host.endswith("/v1"):  # the OpenAI-compatible URL users often paste
+        host = host[:-3]
+    return host
+
+
+def ollama_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The request body Ollama's /v1 API honours; never mutates ``body``."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise wire.unsupported("ollama", f"n={n}",
+                               "Ollama returns one choice per request; send n=1 or omit n")
+    if body.get("logit_bias"):
+        raise wire.unsupported("ollama", "logit_bias", "Ollama ignores logit_bias")
+    choice = body.get("tool_choice")
+    if choice not in (None, "auto", "none"):
+        raise wire.unsupported(
+            "ollama", f"tool_choice {choice!r}",
+            "Ollama cannot force a tool call; use tool_choice \"auto\" or \"none\"")
+    if "tool_choice" not in body and "max_completion_tokens" not in body:
+        return body
+    out = {k: v for k, v in body.items() if k not in ("tool_choice", "max_completion_tokens")}
+    if choice == "none":  # "call no tool" is expressed by offering none
+        out.pop("tools", None)
+    limit = wire.max_tokens(body)
+    if limit is not None:
+        out["max_tokens"] = limit
+    return out
+
+
+def model_names(tags: Any) -> list[str]:
+    """Model names from a ``GET /api/tags`` answer: ``{"models": [{"name": ...}, ...]}``."""
+    models = tags.get("models") if isinstance(tags, dict) else None
+    return [str(m["name"]) for m in models or () if isinstance(m, dict) and m.get("name")]

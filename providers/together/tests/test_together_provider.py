@@ -1,0 +1,85 @@
+import aiohttp
+import pytest
+from ferro import ChatRequest
+from ferro.testing import ProviderContract, collect, make_provider, sse_body
+
+MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+
+
+def usage(prompt, completion):
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def chunk(delta, finish=None, use=None):
+    """Together's chunk: usage is null until the last chunk, which also has the finish."""
+    return {"id": "8f3", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+            "choices": [{"index": 0, "delta": {"role": "assistant", **delta}, "logprobs": None,
+                         "finish_reason": finish}], "usage": use}
+
+
+class TestTogetherContract(ProviderContract):
+    provider_type = "together"
+    upstream_path = "/v1/chat/completions"
+    model = MODEL
+
+    def settings(self, base_url):
+        return {"api_key": "test-key", "base_url": base_url + "/v1"}
+
+    def native_reply(self, text, prompt_tokens, completion_tokens):
+        return {"id": "8f3", "object": "chat.completion", "created": 1, "model": MODEL,
+                "prompt": [], "choices": [{"index": 0, "logprobs": None, "finish_reason": "eos",
+                                           "message": {"role": "assistant", "content": text,
+                                                       "tool_calls": []}}],
+                "usage": usage(prompt_tokens, completion_tokens)}
+
+    def native_stream(self, parts, prompt_tokens, completion_tokens):
+        events = [chunk({"content": p}) for p in parts[:-1]]
+        events.append(chunk({"content": parts[-1]}, "eos", usage(prompt_tokens,
+                                                                 completion_tokens)))
+        return sse_body(*events, b"[DONE]")
+
+    def native_truncated_stream(self, parts):
+        return sse_body(chunk({"content": parts[0]}))
+
+
+@pytest.fixture
+async def together_at():
+    async with aiohttp.ClientSession() as session:
+        yield lambda upstream: make_provider(
+            "together", {"api_key": "k", "base_url": upstream.url + "/v1"}, session)
+
+
+async def test_stream_request_carries_no_stream_options(fake_upstream, together_at):
+    body = sse_body(chunk({"content": "hi"}, "stop", usage(1, 1)), b"[DONE]")
+    upstream = await fake_upstream({"POST /v1/chat/completions": body})
+    provider = together_at(upstream)
+    chunks = await collect(provider.stream(ChatRequest({
+        "model": MODEL, "stream": True, "stream_options": {"include_usage": True},
+        "max_completion_tokens": 20, "messages": [{"role": "user", "content": "x"}]})))
+    sent = upstream.requests[0].json()
+    assert "stream_options" not in sent
+    assert sent["max_tokens"] == 20 and "max_completion_tokens" not in sent
+    assert chunks[-1]["usage"] == usage(1, 1)
+    assert upstream.requests[0].headers["Authorization"] == "Bearer k"
+
+
+async def test_models_are_discovered_from_the_bare_list(fake_upstream, together_at):
+    upstream = await fake_upstream({"GET /v1/models": [
+        {"id": "Qwen/Qwen3-235B-A22B-Instruct-2507-tput", "object": "model", "type": "chat"},
+        {"id": "BAAI/bge-base-en-v1.5", "object": "model", "type": "embedding"}]})
+    provider = together_at(upstream)
+    ids = [m.id for m in await provider.list_models()]
+    assert "Qwen/Qwen3-235B-A22B-Instruct-2507-tput" in ids
+    assert "BAAI/bge-base-en-v1.5" not in ids
+    assert MODEL in ids  # the static list stays
+
+
+def test_defaults_and_environment():
+    provider = make_provider("together", {}, None, env={"TOGETHER_API_KEY": "tk"})
+    assert provider.chat_url(MODEL) == "https://api.together.xyz/v1/chat/completions"
+    assert provider.headers["Authorization"] == "Bearer tk"
+    assert provider.supports_model("any-org/any-model")
+    moved = make_provider("together", {}, None, env={"TOGETHER_API_KEY": "tk",
+                                                     "TOGETHER_BASE_URL": "https://api.together.ai/v1"})
+    assert moved.chat_url(MODEL) == "https://api.together.ai/v1/chat/completions"

@@ -1,0 +1,60 @@
+"""Together's request and response differences, from its API reference and OpenAPI spec."""
+
+import pytest
+from ferro import InvalidRequestError
+from ferro_provider_together._wire import chat_model_ids, normalise_finish, together_body
+
+BASE = {"model": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(("extra", "sent"), [
+    ({}, {}),
+    ({"max_completion_tokens": 50}, {"max_tokens": 50}),
+    ({"max_tokens": 10, "max_completion_tokens": 50}, {"max_tokens": 50}),
+    ({"stop": "END"}, {"stop": ["END"]}),
+    ({"stop": ["a", "b"]}, {"stop": ["a", "b"]}),
+    ({"stream": True, "stream_options": {"include_usage": True}}, {"stream": True}),
+    ({"logprobs": False, "top_logprobs": 2}, {}),
+    ({"n": 2, "seed": 1, "logit_bias": {"1": 2}, "response_format": {"type": "json_object"},
+      "tool_choice": "required"},
+     {"n": 2, "seed": 1, "logit_bias": {"1": 2}, "response_format": {"type": "json_object"},
+      "tool_choice": "required"}),
+])
+def test_request_translation(extra, sent):
+    body = {**BASE, **extra}
+    before = dict(body)
+    assert together_body(body) == {**BASE, **sent}
+    assert body == before
+
+
+def test_openai_logprobs_are_refused_because_the_answer_shape_differs():
+    with pytest.raises(InvalidRequestError, match="together cannot express logprobs"):
+        together_body({**BASE, "logprobs": True, "top_logprobs": 3})
+
+
+@pytest.mark.parametrize(("reasons", "after", "changed"), [
+    (["eos"], ["stop"], True),
+    (["stop", "eos"], ["stop", "stop"], True),
+    (["length"], ["length"], False),
+    (["tool_calls"], ["tool_calls"], False),
+    ([None], [None], False),
+])
+def test_eos_becomes_stop(reasons, after, changed):
+    choices = [{"index": i, "finish_reason": r} for i, r in enumerate(reasons)]
+    assert normalise_finish(choices) is changed
+    assert [c["finish_reason"] for c in choices] == after
+
+
+def test_only_chat_models_are_discovered():
+    listing = [
+        {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "object": "model", "type": "chat"},
+        {"id": "Qwen/Qwen2.5-Coder-32B-Instruct", "object": "model", "type": "code"},
+        {"id": "BAAI/bge-large-en-v1.5", "object": "model", "type": "embedding"},
+        {"id": "black-forest-labs/FLUX.1-schnell", "object": "model", "type": "image"},
+        {"id": "mistralai/Mixtral-8x7B-v0.1", "object": "model", "type": "language"},
+    ]
+    assert chat_model_ids(listing) == ["meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                                       "Qwen/Qwen2.5-Coder-32B-Instruct",
+                                       "mistralai/Mixtral-8x7B-v0.1"]
+    assert chat_model_ids({"data": listing[:1]}) == ["meta-llama/Llama-3.3-70B-Instruct-Turbo"]
