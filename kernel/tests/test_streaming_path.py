@@ -134,3 +134,21 @@ async def test_client_disconnect_mid_stream_closes_the_upstream(ferro_client, fa
     await resp.content.readline()
     resp.close()
     await asyncio.wait_for(closed.wait(), 5)
+
+
+async def test_usage_riding_on_the_finish_chunk_is_split_off(ferro_client, fake_upstream):
+    last = chunk(finish="stop")
+    last["usage"] = USAGE
+    up = await fake_upstream({"POST /chat/completions": sse_body(chunk("Hi"), last, b"[DONE]")})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}]})
+    text = await (await client.post("/v1/chat/completions", json=REQUEST)).text()
+    data = [orjson.loads(d) for d in events(text)[:-1]]
+    assert [c.get("usage") for c in data] == [None, None]
+    assert data[-1]["choices"][0]["finish_reason"] == "stop"
+    asked = {**REQUEST, "stream_options": {"include_usage": True}}
+    text = await (await client.post("/v1/chat/completions", json=asked)).text()
+    data = [orjson.loads(d) for d in events(text)[:-1]]
+    assert data[-2]["choices"][0]["finish_reason"] == "stop" and "usage" not in data[-2]
+    assert data[-1] == {**data[-2], "choices": [], "usage": USAGE}

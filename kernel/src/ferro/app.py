@@ -257,8 +257,16 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
                 if chunk.carries_usage():
                     data = chunk.as_dict()
                     usage = Usage.from_openai(data["usage"])
-                    if not include_usage and not data.get("choices"):
+                    if data.get("choices"):  # usage on a content chunk: split it, as OpenAI does
+                        rest = {k: v for k, v in data.items() if k != "usage"}
+                        await resp.write(b"data: " + orjson.dumps(rest) + b"\n\n")
+                        if not include_usage:
+                            continue
+                        data = {**rest, "choices": [], "usage": data["usage"]}
+                    elif not include_usage:
                         continue
+                    await resp.write(b"data: " + orjson.dumps(data) + b"\n\n")
+                    continue
                 await resp.write(b"data: " + chunk.to_json() + b"\n\n")
     except GatewayError as exc:
         error = exc

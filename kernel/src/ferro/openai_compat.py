@@ -9,7 +9,7 @@ change what truly differs: :meth:`chat_url`, :meth:`auth_headers`, :meth:`prepar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -26,8 +26,17 @@ __all__ = ["OpenAICompatibleProvider"]
 class OpenAICompatibleProvider(BaseProvider):
     chat_path: ClassVar[str] = "/chat/completions"
     models_path: ClassVar[str] = "/models"
-    #: Whether the upstream understands ``stream_options.include_usage``.
+    #: Whether the upstream understands ``stream_options.include_usage`` (when it does not,
+    #: ``stream_options`` is left out; such upstreams send usage on their last chunk).
     stream_usage_option: ClassVar[bool] = True
+    #: Finish reasons the upstream names differently from OpenAI (``{"eos": "stop"}``).
+    finish_reasons: ClassVar[Mapping[str, str]] = {}
+    #: Finish reasons that mean the answer failed -> (status, what happened): raised as a
+    #: retryable UpstreamError, so the strategy may try again or elsewhere.
+    failed_finish_reasons: ClassVar[Mapping[str, tuple[int, str]]] = {}
+    #: Bytes that mark a stream chunk :meth:`adapt_chunk` must see; every other chunk is
+    #: relayed without being parsed. Both finish-reason tables' keys are added automatically.
+    chunk_markers: ClassVar[tuple[bytes, ...]] = ()
 
     def __init__(
         self, name: str, settings: ProviderSettings, session: aiohttp.ClientSession | None
@@ -39,6 +48,9 @@ class OpenAICompatibleProvider(BaseProvider):
             **settings.headers,
         }
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
+        self._markers = self.chunk_markers + tuple(
+            b'"' + reason.encode() + b'"'
+            for reason in (*self.finish_reasons, *self.failed_finish_reasons))
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -56,10 +68,39 @@ class OpenAICompatibleProvider(BaseProvider):
         model = self.upstream_model(body["model"])
         if model != body["model"]:
             body = {**body, "model": model}
-        if body.get("stream") and self.stream_usage_option and not request.include_usage:
+        if not body.get("stream"):
+            return body
+        if not self.stream_usage_option:
+            if "stream_options" in body:
+                body = {k: v for k, v in body.items() if k != "stream_options"}
+        elif not request.include_usage:
             body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                                "include_usage": True}}
         return body
+
+    def adapt_response(self, body: dict[str, Any]) -> None:
+        """Bring a non-streaming answer to OpenAI's shape, in place. Raise an UpstreamError
+        for an answer that is really a failure. The default applies the finish-reason
+        tables."""
+        self.adapt_finish_reasons(body.get("choices"))
+
+    def adapt_chunk(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Bring a stream chunk that holds a ``chunk_markers`` byte string to OpenAI's shape
+        (None drops it). Raise an UpstreamError for a failure. Default: as adapt_response."""
+        self.adapt_finish_reasons(data.get("choices"))
+        return data
+
+    def adapt_finish_reasons(self, choices: Any) -> None:
+        for choice in choices or ():
+            reason = choice.get("finish_reason")
+            if reason in self.finish_reasons:
+                choice["finish_reason"] = self.finish_reasons[reason]
+            elif reason in self.failed_finish_reasons:
+                status, what = self.failed_finish_reasons[reason]
+                raise UpstreamError(
+                    f"{self.name}: the answer was cut short: {what} (finish_reason {reason!r})",
+                    status=status, provider=self.name, retryable=True,
+                    code="upstream_overloaded" if status == 503 else "upstream_error")
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         body = self.prepare_body(request)
@@ -70,11 +111,13 @@ class OpenAICompatibleProvider(BaseProvider):
                 f"{self.name} answered without choices: {str(data)[:200]}",
                 status=502, provider=self.name, code="invalid_upstream_response", retryable=True,
             )
+        self.adapt_response(data)
         data["provider"] = self.name
         return ChatResponse(data)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         body = self.prepare_body(request)
+        markers = self._markers
         async with self.open_stream(self.chat_url(body["model"]), body=body,
                                     headers=self.stream_headers) as resp:
             async for event, data in iter_sse(resp.content):
@@ -84,6 +127,11 @@ class OpenAICompatibleProvider(BaseProvider):
                     return
                 if event == "error" or data.startswith(b'{"error"'):
                     raise self.stream_error(data)
+                if markers and any(m in data for m in markers):
+                    adapted = self.adapt_chunk(self.decode_json(data))
+                    if adapted is not None:
+                        yield ChatChunk(adapted)
+                    continue
                 yield ChatChunk(raw=data)
         raise self.truncated("[DONE]")
 

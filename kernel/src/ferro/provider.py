@@ -296,7 +296,7 @@ class BaseProvider:
         if status in (400, 413, 422) and any(m in lowered for m in _CONTEXT_MARKERS):
             extra["code"] = "context_length_exceeded"
             status = 400
-        if original == 529:  # "overloaded" (Anthropic): worth another try, or another target
+        if original != status == 503:  # a provider's own "overloaded" (Anthropic 529, Groq 498)
             extra["code"] = "upstream_overloaded"
             extra["retryable"] = True
         return UpstreamError(f"{self.name}: {message}", status=status, provider=self.name, **extra)

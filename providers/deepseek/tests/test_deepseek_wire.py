@@ -1,8 +1,9 @@
 """DeepSeek's request limits and usage fields (api-docs.deepseek.com)."""
 
 import pytest
-from ferro import InvalidRequestError
-from ferro_provider_deepseek._wire import deepseek_body, overloaded, usage_with_cached_tokens
+from ferro import InvalidRequestError, UpstreamError
+from ferro.testing import make_provider
+from ferro_provider_deepseek._wire import deepseek_body, usage_with_cached_tokens
 
 BASE = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -52,6 +53,12 @@ def test_cache_hits_become_cached_tokens(usage, cached, changed):
     assert usage["prompt_tokens"] == 10  # prompt_tokens already includes cache hits
 
 
-def test_overloaded_finish():
-    assert overloaded([{"finish_reason": "insufficient_system_resource"}])
-    assert not overloaded([{"finish_reason": "stop"}, {"finish_reason": None}])
+def test_overloaded_finish_is_a_retryable_503():
+    provider = make_provider("deepseek", {"api_key": "k"}, None)
+    with pytest.raises(UpstreamError) as info:
+        provider.adapt_response({"choices": [{"finish_reason": "insufficient_system_resource"}]})
+    assert (info.value.status, info.value.code, info.value.retryable) == (
+        503, "upstream_overloaded", True)
+    body = {"choices": [{"finish_reason": "stop"}, {"finish_reason": None}]}
+    provider.adapt_response(body)
+    assert [c["finish_reason"] for c in body["choices"]] == ["stop", None]

@@ -1,8 +1,9 @@
 """Mistral's request schema and finish reasons (docs.mistral.ai/api, mistralai/client-python)."""
 
 import pytest
-from ferro import InvalidRequestError
-from ferro_provider_mistral._wire import error_detail, mistral_body, normalise_finish, tool_call_id
+from ferro import InvalidRequestError, UpstreamError
+from ferro.testing import make_provider
+from ferro_provider_mistral._wire import error_detail, mistral_body, tool_call_id
 
 BASE = {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -75,16 +76,20 @@ def test_tool_call_id_is_stable(given, expected):
     assert len(tool_call_id(given)) == 9
 
 
-@pytest.mark.parametrize(("reasons", "after", "result"), [
-    (["stop"], ["stop"], None),
-    (["model_length"], ["length"], "changed"),
-    (["tool_calls"], ["tool_calls"], None),
-    (["error"], ["error"], "error"),
+@pytest.mark.parametrize(("reason", "after"), [
+    ("stop", "stop"), ("model_length", "length"), ("tool_calls", "tool_calls"), (None, None),
 ])
-def test_finish_reasons(reasons, after, result):
-    choices = [{"index": 0, "finish_reason": r} for r in reasons]
-    assert normalise_finish(choices) == result
-    assert [c["finish_reason"] for c in choices] == after
+def test_finish_reasons(reason, after):
+    body = {"choices": [{"index": 0, "finish_reason": reason}]}
+    make_provider("mistral", {"api_key": "k"}, None).adapt_response(body)
+    assert body["choices"][0]["finish_reason"] == after
+
+
+def test_finish_reason_error_is_a_retryable_failure():
+    provider = make_provider("mistral", {"api_key": "k"}, None)
+    with pytest.raises(UpstreamError) as info:
+        provider.adapt_chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "error"}]})
+    assert info.value.status == 502 and info.value.retryable
 
 
 @pytest.mark.parametrize(("payload", "message"), [

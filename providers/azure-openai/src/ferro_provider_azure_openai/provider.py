@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 from ferro import (
-    ChatChunk,
-    ChatRequest,
     ConfigError,
     ModelInfo,
     OpenAICompatibleProvider,
@@ -74,21 +71,12 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
             return self._fixed_url
         return chat_url(self.base_url, model, self.options.api_version)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        async with contextlib.aclosing(super().stream(request)) as chunks:
-            async for chunk in chunks:
-                # Azure opens a stream with a prompt-filter chunk that is not a chunk an
-                # OpenAI client knows (object "", no choices, no usage): not relayed.
-                if chunk.raw is not None and b'"prompt_filter_results"' in chunk.raw \
-                        and is_prompt_filter_chunk(chunk.as_dict()):
-                    continue
-                yield chunk
+    #: Azure opens a stream with a prompt-filter chunk an OpenAI client does not know
+    #: (object "", no choices, no usage): it is not relayed.
+    chunk_markers = (b'"prompt_filter_results"',)
 
-    def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
-        body = super().prepare_body(request)
-        if not self.stream_usage_option and "stream_options" in body:  # an older api-version
-            body = {k: v for k, v in body.items() if k != "stream_options"}
-        return body
+    def adapt_chunk(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        return None if is_prompt_filter_chunk(data) else data
 
     def upstream_error(self, status: int, raw: bytes,
                        headers: Mapping[str, str] | None = None) -> UpstreamError:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ferro import wire
 
-__all__ = ["OVERLOADED_FINISH", "deepseek_body", "overloaded", "usage_with_cached_tokens"]
+__all__ = ["OVERLOADED_FINISH", "deepseek_body", "usage_with_cached_tokens"]
 
 OVERLOADED_FINISH = "insufficient_system_resource"
 
@@ -54,8 +54,3 @@ def usage_with_cached_tokens(usage: dict[str, Any]) -> bool:
         return False
     usage["prompt_tokens_details"] = {**(details or {}), "cached_tokens": hit}
     return True
-
-
-def overloaded(choices: list[dict[str, Any]]) -> bool:
-    """Whether a choice ended because DeepSeek ran out of capacity."""
-    return any(c.get("finish_reason") == OVERLOADED_FINISH for c in choices)

@@ -22,7 +22,6 @@ __all__ = [
     "FINISH_REASONS",
     "error_detail",
     "mistral_body",
-    "normalise_finish",
     "tool_call_id",
 ]
 
@@ -101,20 +100,6 @@ def tool_call_id(call_id: str) -> str:
     if _TOOL_CALL_ID.fullmatch(call_id):
         return call_id
     return hashlib.sha256(call_id.encode()).hexdigest()[:9]
-
-
-def normalise_finish(choices: list[dict[str, Any]]) -> str | None:
-    """Map Mistral's finish reasons onto OpenAI's in place. Returns ``"error"`` when a choice
-    ended in an error (the caller raises), ``"changed"`` when one was renamed, else None."""
-    result = None
-    for choice in choices:
-        reason = choice.get("finish_reason")
-        if reason == "error":
-            return "error"
-        if reason in FINISH_REASONS:
-            choice["finish_reason"] = FINISH_REASONS[reason]
-            result = "changed"
-    return result
 
 
 def error_detail(payload: Any) -> str | None:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ferro import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    OpenAICompatibleProvider,
-    UpstreamError,
-)
+import orjson
+from ferro import ChatRequest, OpenAICompatibleProvider
 
-from ferro_provider_mistral._wire import error_detail, mistral_body, normalise_finish
+from ferro_provider_mistral._wire import FINISH_REASONS, error_detail, mistral_body
 
 
 class MistralProvider(OpenAICompatibleProvider):
@@ -29,40 +22,19 @@ class MistralProvider(OpenAICompatibleProvider):
                       "voxtral-")
     #: Mistral rejects stream_options; it sends usage on the last chunk anyway.
     stream_usage_option = False
+    finish_reasons = FINISH_REASONS
+    failed_finish_reasons = {"error": (502, "the model stopped with an error")}
+    chunk_markers = (b'"object":"error"',)
+    #: Mistral answers a request its schema rejects with 422; OpenAI clients expect 400.
+    status_map = {**OpenAICompatibleProvider.status_map, 422: 400}
 
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
         return mistral_body(super().prepare_body(request))
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        response = await super().chat(request)
-        if normalise_finish(response.body["choices"]) == "error":
-            raise self._generation_error()
-        return response
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        async with contextlib.aclosing(super().stream(request)) as chunks:
-            async for chunk in chunks:
-                raw = chunk.raw
-                if raw is not None and (b"model_length" in raw or b'"error"' in raw):
-                    data = chunk.as_dict()
-                    if data.get("object") == "error":  # Mistral's error body, mid-stream
-                        raise self.stream_error(raw)
-                    outcome = normalise_finish(data.get("choices") or [])
-                    if outcome == "error":
-                        raise self._generation_error()
-                    if outcome:
-                        chunk = ChatChunk(data)
-                yield chunk
-
-    def _generation_error(self) -> UpstreamError:
-        return UpstreamError(f"{self.name}: the model stopped with finish_reason 'error'",
-                             status=502, provider=self.name, code="upstream_error",
-                             retryable=True)
+    def adapt_chunk(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        if data.get("object") == "error":  # Mistral's error body, mid-stream
+            raise self.stream_error(orjson.dumps(data))
+        return super().adapt_chunk(data)
 
     def error_message(self, payload: Any) -> str | None:
         return error_detail(payload) or super().error_message(payload)
-
-    def upstream_error(self, status: int, raw: bytes,
-                       headers: Mapping[str, str] | None = None) -> UpstreamError:
-        # Mistral answers a request its schema rejects with 422; OpenAI clients expect 400.
-        return super().upstream_error(400 if status == 422 else status, raw, headers)

@@ -7,7 +7,6 @@ its OpenAPI spec, https://github.com/togethercomputer/openapi):
 - ``logprobs`` is an integer (top-k) and log probabilities come back as
   ``{tokens, token_logprobs}``, not OpenAI's ``logprobs.content``.
 - There is no ``stream_options``: every chunk carries ``usage`` (null until the last one).
-- ``finish_reason`` may be ``eos`` (end of sequence), which OpenAI calls ``stop``.
 - ``GET /models`` answers a bare list whose entries have a ``type`` (chat, language, code,
   image, embedding, ...).
 """
@@ -18,7 +17,7 @@ from typing import Any
 
 from ferro import wire
 
-__all__ = ["CHAT_TYPES", "chat_model_ids", "normalise_finish", "together_body"]
+__all__ = ["CHAT_TYPES", "chat_model_ids", "together_body"]
 
 #: Model types that answer chat completions.
 CHAT_TYPES = frozenset({"chat", "language", "code"})
@@ -43,16 +42,6 @@ def together_body(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(stop, str):
         out["stop"] = [stop]
     return out
-
-
-def normalise_finish(choices: list[dict[str, Any]]) -> bool:
-    """Rename Together's ``eos`` finish reason to ``stop`` in place; True when changed."""
-    changed = False
-    for choice in choices:
-        if choice.get("finish_reason") == "eos":
-            choice["finish_reason"] = "stop"
-            changed = True
-    return changed
 
 
 def chat_model_ids(models: Any) -> list[str]:

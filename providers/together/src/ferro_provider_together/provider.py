@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from ferro import ChatChunk, ChatRequest, ChatResponse, ModelInfo, OpenAICompatibleProvider
+from ferro import ChatRequest, ModelInfo, OpenAICompatibleProvider
 
-from ferro_provider_together._wire import chat_model_ids, normalise_finish, together_body
+from ferro_provider_together._wire import chat_model_ids, together_body
 
 
 class TogetherProvider(OpenAICompatibleProvider):
@@ -21,23 +19,11 @@ class TogetherProvider(OpenAICompatibleProvider):
                       "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo")
     #: Together has no stream_options; usage rides on the last chunk anyway.
     stream_usage_option = False
+    #: Together ends with "eos" (end of sequence) where OpenAI says "stop".
+    finish_reasons = {"eos": "stop"}
 
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
         return together_body(super().prepare_body(request))
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        response = await super().chat(request)
-        normalise_finish(response.body["choices"])
-        return response
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        async with contextlib.aclosing(super().stream(request)) as chunks:
-            async for chunk in chunks:
-                if chunk.raw is not None and b'"eos"' in chunk.raw:  # cheap test first
-                    data = chunk.as_dict()
-                    if normalise_finish(data.get("choices") or []):
-                        chunk = ChatChunk(data)
-                yield chunk
 
     async def discover_models(self) -> list[ModelInfo] | None:
         data = await self.request_json("GET", self.models_url(), headers=self.headers)
