@@ -249,6 +249,7 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
     assembler = StreamAssembler() if gateway.after else None
     usage: Usage | None = None
     error: GatewayError | None = None
+    pending: list[bytes] = []  # frames that arrived together, sent in one write
     try:
         async with contextlib.aclosing(stream.__aiter__()) as chunks:
             async for chunk in chunks:
@@ -259,26 +260,28 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
                     usage = Usage.from_openai(data["usage"])
                     if data.get("choices"):  # usage on a content chunk: split it, as OpenAI does
                         rest = {k: v for k, v in data.items() if k != "usage"}
-                        await resp.write(b"data: " + orjson.dumps(rest) + b"\n\n")
-                        if not include_usage:
-                            continue
+                        pending.append(b"data: " + orjson.dumps(rest) + b"\n\n")
                         data = {**rest, "choices": [], "usage": data["usage"]}
-                    elif not include_usage:
-                        continue
-                    await resp.write(b"data: " + orjson.dumps(data) + b"\n\n")
-                    continue
-                await resp.write(b"data: " + chunk.to_json() + b"\n\n")
+                    if include_usage:
+                        pending.append(b"data: " + orjson.dumps(data) + b"\n\n")
+                else:
+                    pending.append(b"data: " + chunk.to_json() + b"\n\n")
+                if not chunk.more and pending:
+                    await resp.write(b"".join(pending))
+                    pending.clear()
     except GatewayError as exc:
         error = exc
         log.warning("stream %s failed after it started: %s", ctx.request_id, exc.message)
-        with contextlib.suppress(ConnectionResetError):
-            await resp.write(encode_event(exc.to_json()) + DONE)
+        pending.append(encode_event(exc.to_json()) + DONE)
     except ConnectionResetError:
         error = InvalidRequestError("the client closed the connection", code="client_closed",
                                     status=499)
+        pending.clear()
     else:
+        pending.append(DONE)
+    if pending:
         with contextlib.suppress(ConnectionResetError):
-            await resp.write(DONE)
+            await resp.write(b"".join(pending))
     provider = stream.target.name if stream.target else ""
     ctx.usage = usage
     if error is None:

@@ -17,7 +17,7 @@ import aiohttp
 from ferro.config import ProviderSettings
 from ferro.errors import UpstreamError
 from ferro.provider import BaseProvider
-from ferro.sse import iter_sse
+from ferro.sse import iter_sse_batches
 from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
 
 __all__ = ["OpenAICompatibleProvider"]
@@ -120,19 +120,21 @@ class OpenAICompatibleProvider(BaseProvider):
         markers = self._markers
         async with self.open_stream(self.chat_url(body["model"]), body=body,
                                     headers=self.stream_headers) as resp:
-            async for event, data in iter_sse(resp.content):
-                if data is None:
-                    continue
-                if data == b"[DONE]":
-                    return
-                if event == "error" or data.startswith(b'{"error"'):
-                    raise self.stream_error(data)
-                if markers and any(m in data for m in markers):
-                    adapted = self.adapt_chunk(self.decode_json(data))
-                    if adapted is not None:
-                        yield ChatChunk(adapted)
-                    continue
-                yield ChatChunk(raw=data)
+            async for batch in iter_sse_batches(resp.content):
+                last = len(batch) - 1
+                for i, (event, data) in enumerate(batch):
+                    if data is None:
+                        continue
+                    if data == b"[DONE]":
+                        return
+                    if event == "error" or data.startswith(b'{"error"'):
+                        raise self.stream_error(data)
+                    if markers and any(m in data for m in markers):
+                        adapted = self.adapt_chunk(self.decode_json(data))
+                        if adapted is not None:
+                            yield ChatChunk(adapted, more=i < last)
+                        continue
+                    yield ChatChunk(raw=data, more=i < last)
         raise self.truncated("[DONE]")
 
     def stream_error(self, data: bytes) -> UpstreamError:

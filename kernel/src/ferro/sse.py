@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DONE", "encode_event", "iter_lines", "iter_ndjson", "iter_sse"]
+__all__ = ["DONE", "encode_event", "iter_lines", "iter_ndjson", "iter_sse", "iter_sse_batches"]
 
 #: The last frame of an OpenAI stream.
 DONE = b"data: [DONE]\n\n"
@@ -38,8 +38,9 @@ def _parse_block(block: bytes) -> tuple[str | None, bytes | None]:
     return event, (b"\n".join(data) if data else None)
 
 
-async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None]]:
-    """Yield ``(event, data)`` for each event of an ``aiohttp`` response body.
+async def iter_sse_batches(content: Any) -> AsyncIterator[list[tuple[str | None, bytes | None]]]:
+    """Yield the ``(event, data)`` pairs of an ``aiohttp`` response body, a list per network
+    read: everything that arrived together, so a relay can forward it in one write.
 
     ``data`` is None for an event without data lines (such as a bare ``event: ping``).
     A final event without its closing blank line is still yielded.
@@ -50,6 +51,7 @@ async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
         start = 0
+        batch = []
         while True:
             end = buf.find(b"\n\n", start)
             if end < 0:
@@ -57,13 +59,23 @@ async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None
             event, data = _parse_block(buf[start:end])
             start = end + 2
             if event is not None or data is not None:
-                yield event, data
+                batch.append((event, data))
         if start:
             buf = buf[start:]
+        if batch:
+            yield batch
     if buf.strip():
         event, data = _parse_block(buf.strip(b"\n"))
         if event is not None or data is not None:
-            yield event, data
+            yield [(event, data)]
+
+
+async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None]]:
+    """Yield ``(event, data)`` for each event of an ``aiohttp`` response body (see
+    :func:`iter_sse_batches`)."""
+    async for batch in iter_sse_batches(content):
+        for item in batch:
+            yield item
 
 
 async def iter_lines(content: Any) -> AsyncIterator[bytes]:

@@ -140,11 +140,13 @@ class ChatChunk:
 
     A translating provider builds ``data`` (a dict). A pass-through provider hands over
     ``raw``, the chunk's JSON bytes as the upstream sent them, and the gateway parses them
-    only when it has to (see :meth:`as_dict`).
+    only when it has to (see :meth:`as_dict`). ``more`` is a hint that another chunk follows
+    at once (it arrived in the same read), so the gateway may send both in one write.
     """
 
     data: dict[str, Any] | None = None
     raw: bytes | None = None
+    more: bool = False
 
     def to_json(self) -> bytes:
         if self.raw is not None:

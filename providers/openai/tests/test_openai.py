@@ -157,3 +157,17 @@ def test_default_base_url_serves_openai_model_families_only():
     assert provider.supports_model("gpt-4o-mini")
     assert provider.supports_model("o3-mini")
     assert not provider.supports_model("claude-3-5-sonnet")
+
+
+async def test_chunks_read_together_are_marked_for_one_write(fake_upstream, openai_at):
+    def chunk(content):
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+
+    upstream = await fake_upstream({"POST /v1/chat/completions": sse_body(
+        chunk("a"), chunk("b"), chunk("c"), b"[DONE]")})
+    request = ChatRequest({"model": "m", "stream": True,
+                           "messages": [{"role": "user", "content": "x"}]})
+    chunks = [c async for c in openai_at(upstream).stream(request)]
+    assert [c.more for c in chunks] == [True, True, True]  # [DONE] came in the same read
+    assert [c.as_dict()["choices"][0]["delta"]["content"] for c in chunks] == ["a", "b", "c"]
