@@ -10,7 +10,6 @@ import inspect
 import logging
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -25,7 +24,7 @@ from ferro.plugins import FerroPluginManager
 from ferro.registry import Registry, build_registry
 from ferro.sse import DONE, encode_event
 from ferro.streaming import StreamAssembler
-from ferro.types import ChatResponse, Exchange, RequestContext, Usage
+from ferro.types import ChatChunk, ChatResponse, Exchange, RequestContext, Usage
 from ferro.validation import parse_chat_request
 
 __all__ = ["GATEWAY", "create_app"]
@@ -153,7 +152,7 @@ def _middleware(config: Config) -> Callable[..., Any]:
     async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         rid = request.headers.get("X-Request-ID")
         if not rid or len(rid) > 128 or not rid.isprintable():
-            rid = uuid.uuid4().hex
+            rid = os.urandom(16).hex()
         request[REQUEST_ID] = rid
         if request.method == "OPTIONS" and cors and request.headers.get("Origin"):
             return web.Response(status=204)
@@ -250,35 +249,45 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
     usage: Usage | None = None
     error: GatewayError | None = None
     pending: list[bytes] = []  # frames that arrived together, sent in one write
+
+    def add(chunk: ChatChunk) -> None:
+        nonlocal usage
+        if assembler is not None:
+            assembler.add(chunk.as_dict())
+        if not chunk.carries_usage():
+            pending.extend((b"data: ", chunk.to_json(), b"\n\n"))
+            return
+        data = chunk.as_dict()
+        usage = Usage.from_openai(data["usage"])
+        if data.get("choices"):  # usage on a content chunk: split it off, as OpenAI does
+            rest = {k: v for k, v in data.items() if k != "usage"}
+            pending.extend((b"data: ", orjson.dumps(rest), b"\n\n"))
+            data = {**rest, "choices": [], "usage": data["usage"]}
+        if include_usage:
+            pending.extend((b"data: ", orjson.dumps(data), b"\n\n"))
+
     try:
-        async with contextlib.aclosing(stream.__aiter__()) as chunks:
-            async for chunk in chunks:
-                if assembler is not None:
-                    assembler.add(chunk.as_dict())
-                if chunk.carries_usage():
-                    data = chunk.as_dict()
-                    usage = Usage.from_openai(data["usage"])
-                    if data.get("choices"):  # usage on a content chunk: split it, as OpenAI does
-                        rest = {k: v for k, v in data.items() if k != "usage"}
-                        pending.append(b"data: " + orjson.dumps(rest) + b"\n\n")
-                        data = {**rest, "choices": [], "usage": data["usage"]}
-                    if include_usage:
-                        pending.append(b"data: " + orjson.dumps(data) + b"\n\n")
-                else:
-                    pending.append(b"data: " + chunk.to_json() + b"\n\n")
+        add(stream.first)
+        if not stream.first.more:
+            await resp.write(b"".join(pending))
+            pending.clear()
+        if stream.rest is not None:
+            async for chunk in stream.rest:
+                add(chunk)
                 if not chunk.more and pending:
                     await resp.write(b"".join(pending))
                     pending.clear()
-    except GatewayError as exc:
-        error = exc
-        log.warning("stream %s failed after it started: %s", ctx.request_id, exc.message)
-        pending.append(encode_event(exc.to_json()) + DONE)
-    except ConnectionResetError:
+        pending.append(DONE)
+    except ConnectionResetError:  # the client went away: nothing more to send
         error = InvalidRequestError("the client closed the connection", code="client_closed",
                                     status=499)
         pending.clear()
-    else:
-        pending.append(DONE)
+    except (GatewayError, TimeoutError, aiohttp.ClientError, OSError) as exc:
+        error = stream.error_from(exc)
+        log.warning("stream %s failed after it started: %s", ctx.request_id, error.message)
+        pending.append(encode_event(error.to_json()) + DONE)
+    finally:
+        await stream.close(error)
     if pending:
         with contextlib.suppress(ConnectionResetError):
             await resp.write(b"".join(pending))

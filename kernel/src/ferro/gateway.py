@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -42,32 +42,25 @@ PluginStep = tuple[str, Callable[[RequestContext], Awaitable[Any]]]
 
 @attrs.define(eq=False)
 class ChunkStream:
-    """A stream whose first chunk has arrived: iterate it for every chunk, first included."""
+    """A stream whose first chunk has arrived. Read ``first``, then iterate ``rest`` (None
+    when there is no more); then call :meth:`close` with the error that ended it, if any."""
 
     target: Target | None
     first: ChatChunk
-    rest: AsyncGenerator[ChatChunk, None] | None
+    rest: AsyncGenerator[ChatChunk, None] | None = None
     _done: Callable[[GatewayError | None], None] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        error: GatewayError | None = None
-        try:
-            yield self.first
-            if self.rest is not None:
-                async for chunk in self.rest:
-                    yield chunk
-        except GatewayError as exc:
-            error = exc
-            raise
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            name = self.target.name if self.target else "upstream"
-            error = _transport_error(name, exc)
-            raise error from exc
-        finally:
-            if self.rest is not None:
-                await self.rest.aclose()  # release the upstream connection at once
-            if self._done is not None:
-                self._done(error)
+    def error_from(self, exc: BaseException) -> GatewayError:
+        """The GatewayError for what interrupted reading the stream."""
+        if isinstance(exc, GatewayError):
+            return exc
+        return _transport_error(self.target.name if self.target else "upstream", exc)
+
+    async def close(self, error: GatewayError | None) -> None:
+        if self.rest is not None:
+            await self.rest.aclose()  # release the upstream connection at once
+        if self._done is not None:
+            self._done(error)
 
 
 def _transport_error(name: str, exc: BaseException) -> UpstreamError:
@@ -322,7 +315,8 @@ async def _run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]
         raise PluginError(f"plugin {name} failed; the error has been logged") from exc
 
 
-def _chunks_of(response: ChatResponse, include_usage: bool) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
+def _chunks_of(response: ChatResponse,
+               include_usage: bool) -> tuple[ChatChunk, AsyncGenerator[ChatChunk, None]]:
     """Replay a complete response (a cache hit) as a stream."""
     body = response.body
     base = {"id": body.get("id", ""), "object": "chat.completion.chunk",
@@ -342,7 +336,7 @@ def _chunks_of(response: ChatResponse, include_usage: bool) -> tuple[ChatChunk, 
     if include_usage and body.get("usage"):
         chunks.append(ChatChunk({**base, "choices": [], "usage": body["usage"]}))
 
-    async def rest() -> AsyncIterator[ChatChunk]:
+    async def rest() -> AsyncGenerator[ChatChunk, None]:
         for chunk in chunks[1:]:
             yield chunk
 

@@ -84,6 +84,10 @@ class BaseProvider:
         self.api_key = settings.api_key or ""
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self.options: Any = settings.options
+        t = settings.timeout or None
+        # A whole answer must arrive within the timeout; a stream must not stall for longer.
+        self._timeouts = (aiohttp.ClientTimeout(total=t),
+                          aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t))
         self._discovered: list[ModelInfo] | None = None
         self._discovered_at = 0.0
         self._discovery_lock = asyncio.Lock()
@@ -176,10 +180,7 @@ class BaseProvider:
     # --- HTTP helpers ----------------------------------------------------------------------
 
     def client_timeout(self, stream: bool) -> aiohttp.ClientTimeout:
-        t = self.settings.timeout or None
-        if stream:  # bound the wait for each read, not the whole answer
-            return aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t)
-        return aiohttp.ClientTimeout(total=t)
+        return self._timeouts[stream]
 
     async def request_json(
         self,

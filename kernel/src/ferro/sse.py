@@ -23,6 +23,8 @@ def encode_event(data: bytes) -> bytes:
 
 
 def _parse_block(block: bytes) -> tuple[str | None, bytes | None]:
+    if block[:6] == b"data: " and b"\n" not in block:  # the common case: one data line
+        return None, block[6:]
     event: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
