@@ -152,3 +152,41 @@ async def test_usage_riding_on_the_finish_chunk_is_split_off(ferro_client, fake_
     data = [orjson.loads(d) for d in events(text)[:-1]]
     assert data[-2]["choices"][0]["finish_reason"] == "stop" and "usage" not in data[-2]
     assert data[-1] == {**data[-2], "choices": [], "usage": USAGE}
+
+
+async def test_after_request_plugins_see_relayed_raw_frames_assembled(ferro_client, fake_upstream):
+    from ferro import hookimpl, make_plugin_manager
+
+    seen = []
+
+    class Capture:
+        def __init__(self, config):
+            pass
+
+        async def after_request(self, ctx):
+            seen.append((ctx.response.body["choices"][0]["message"]["content"],
+                         ctx.response.body["choices"][0]["finish_reason"], ctx.usage.total_tokens))
+
+    class Plugins:
+        @hookimpl
+        def register_plugins(self, register):
+            register("capture", Capture)
+
+    async def two_reads(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(sse_body(chunk("Hi"), chunk(" there")))  # relayed raw
+        await asyncio.sleep(0.05)
+        await resp.write(sse_body(chunk(finish="stop"), chunk(usage=USAGE), b"[DONE]"))
+        return resp
+
+    pm = make_plugin_manager(env={})
+    pm.register(Plugins(), name="capture-plugin")
+    up = await fake_upstream({"POST /chat/completions": two_reads})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}],
+                                 "plugins": [{"name": "capture", "stage": "after_request"}]}, pm=pm)
+    text = await (await client.post("/v1/chat/completions", json=REQUEST)).text()
+    assert text.endswith("data: [DONE]\n\n")
+    assert seen == [("Hi there", "stop", 7)]

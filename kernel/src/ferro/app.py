@@ -24,7 +24,7 @@ from ferro.plugins import FerroPluginManager
 from ferro.registry import Registry, build_registry
 from ferro.sse import DONE, encode_event
 from ferro.streaming import StreamAssembler
-from ferro.types import ChatChunk, ChatResponse, Exchange, RequestContext, Usage
+from ferro.types import ChatChunk, ChatResponse, Exchange, RawFrames, RequestContext, Usage
 from ferro.validation import parse_chat_request
 
 __all__ = ["GATEWAY", "create_app"]
@@ -250,8 +250,15 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
     error: GatewayError | None = None
     pending: list[bytes] = []  # frames that arrived together, sent in one write
 
-    def add(chunk: ChatChunk) -> None:
+    def add(chunk: ChatChunk | RawFrames) -> None:
         nonlocal usage
+        if type(chunk) is RawFrames:
+            if assembler is None:
+                pending.append(chunk.frames)
+            else:
+                for one in chunk.chunks():
+                    add(one)
+            return
         if assembler is not None:
             assembler.add(chunk.as_dict())
         if not chunk.carries_usage():

@@ -31,7 +31,15 @@ from ferro.errors import (
 )
 from ferro.registry import Registry
 from ferro.resilience import CircuitBreaker
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, Provider, RequestContext, Target
+from ferro.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Provider,
+    RawFrames,
+    RequestContext,
+    Target,
+)
 
 __all__ = ["ChunkStream", "Gateway"]
 
@@ -46,8 +54,8 @@ class ChunkStream:
     when there is no more); then call :meth:`close` with the error that ended it, if any."""
 
     target: Target | None
-    first: ChatChunk
-    rest: AsyncGenerator[ChatChunk, None] | None = None
+    first: ChatChunk | RawFrames
+    rest: AsyncGenerator[ChatChunk | RawFrames, None] | None = None
     _done: Callable[[GatewayError | None], None] | None = None
 
     def error_from(self, exc: BaseException) -> GatewayError:

@@ -17,8 +17,8 @@ import aiohttp
 from ferro.config import ProviderSettings
 from ferro.errors import UpstreamError
 from ferro.provider import BaseProvider
-from ferro.sse import iter_sse_batches
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
+from ferro.sse import split_events
+from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames
 
 __all__ = ["OpenAICompatibleProvider"]
 
@@ -48,7 +48,7 @@ class OpenAICompatibleProvider(BaseProvider):
             **settings.headers,
         }
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
-        self._markers = self.chunk_markers + tuple(
+        self._markers: tuple[bytes, ...] = self.chunk_markers + tuple(
             b'"' + reason.encode() + b'"'
             for reason in (*self.finish_reasons, *self.failed_finish_reasons))
 
@@ -115,27 +115,66 @@ class OpenAICompatibleProvider(BaseProvider):
         data["provider"] = self.name
         return ChatResponse(data)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
+        """Relay the upstream's SSE. What arrives in one read is one item: the raw frames
+        when they need no attention (the common case: no parsing at all), else the parsed
+        chunks (usage, an error, ``[DONE]``, or a chunk this provider adapts)."""
         body = self.prepare_body(request)
-        markers = self._markers
         async with self.open_stream(self.chat_url(body["model"]), body=body,
                                     headers=self.stream_headers) as resp:
-            async for batch in iter_sse_batches(resp.content):
-                last = len(batch) - 1
-                for i, (event, data) in enumerate(batch):
-                    if data is None:
-                        continue
-                    if data == b"[DONE]":
-                        return
-                    if event == "error" or data.startswith(b'{"error"'):
-                        raise self.stream_error(data)
-                    if markers and any(m in data for m in markers):
-                        adapted = self.adapt_chunk(self.decode_json(data))
-                        if adapted is not None:
-                            yield ChatChunk(adapted, more=i < last)
-                        continue
-                    yield ChatChunk(raw=data, more=i < last)
+            buf = b""
+            async for piece in resp.content.iter_any():
+                buf = buf + piece if buf else piece
+                if b"\r" in buf:
+                    buf = buf.replace(b"\r\n", b"\n")
+                end = buf.rfind(b"\n\n")
+                if end < 0:
+                    continue
+                frames, buf = buf[:end + 2], buf[end + 2:]
+                if self._plain(frames):
+                    yield RawFrames(frames)
+                    continue
+                chunks, done = self._chunks(frames)
+                for chunk in chunks:
+                    yield chunk
+                if done:
+                    return
+            if buf.strip():
+                chunks, done = self._chunks(buf.strip(b"\n") + b"\n\n")
+                for chunk in chunks:
+                    yield chunk
+                if done:
+                    return
         raise self.truncated("[DONE]")
+
+    def _plain(self, frames: bytes) -> bool:
+        """Whether frames can be relayed as they are: plain ``data:`` chunks, no end, no
+        error, no usage, nothing this provider adapts."""
+        return not (b"[DONE]" in frames or b'"error"' in frames or b"event:" in frames
+                    or b'"usage":{' in frames or b'"usage": {' in frames
+                    or any(m in frames for m in self._markers))
+
+    def _chunks(self, frames: bytes) -> tuple[list[ChatChunk], bool]:
+        """The chunks in complete frames, and whether ``[DONE]`` ended them."""
+        chunks: list[ChatChunk] = []
+        done = False
+        for event, data in split_events(frames)[0]:
+            if data is None:
+                continue
+            if data == b"[DONE]":
+                done = True
+                break
+            if event == "error" or data.startswith(b'{"error"'):
+                raise self.stream_error(data)
+            if any(m in data for m in self._markers):
+                adapted = self.adapt_chunk(self.decode_json(data))
+                if adapted is not None:
+                    chunks.append(ChatChunk(adapted, more=True))
+                continue
+            chunks.append(ChatChunk(raw=data, more=True))
+        if chunks:
+            chunks[-1].more = False
+        return chunks, done
 
     def stream_error(self, data: bytes) -> UpstreamError:
         payload = self.decode_json(data)

@@ -11,7 +11,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DONE", "encode_event", "iter_lines", "iter_ndjson", "iter_sse", "iter_sse_batches"]
+__all__ = [
+    "DONE", "encode_event", "iter_lines", "iter_ndjson", "iter_sse", "iter_sse_batches",
+    "split_events",
+]
 
 #: The last frame of an OpenAI stream.
 DONE = b"data: [DONE]\n\n"
@@ -40,7 +43,18 @@ def _parse_block(block: bytes) -> tuple[str | None, bytes | None]:
     return event, (b"\n".join(data) if data else None)
 
 
-async def iter_sse_batches(content: Any) -> AsyncIterator[list[tuple[str | None, bytes | None]]]:
+Event = tuple[str | None, bytes | None]
+
+
+def split_events(buf: bytes) -> tuple[list[Event], bytes]:
+    """The complete events at the start of ``buf`` (LF line ends), and the rest."""
+    *blocks, rest = buf.split(b"\n\n")
+    batch = [(None, block[6:]) if block[:6] == b"data: " and b"\n" not in block
+             else _parse_block(block) for block in blocks if block]
+    return [item for item in batch if item[0] is not None or item[1] is not None], rest
+
+
+async def iter_sse_batches(content: Any) -> AsyncIterator[list[Event]]:
     """Yield the ``(event, data)`` pairs of an ``aiohttp`` response body, a list per network
     read: everything that arrived together, so a relay can forward it in one write.
 
@@ -52,24 +66,15 @@ async def iter_sse_batches(content: Any) -> AsyncIterator[list[tuple[str | None,
         buf = buf + chunk if buf else chunk
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
-        start = 0
-        batch = []
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            event, data = _parse_block(buf[start:end])
-            start = end + 2
-            if event is not None or data is not None:
-                batch.append((event, data))
-        if start:
-            buf = buf[start:]
+        if b"\n\n" not in buf:
+            continue
+        batch, buf = split_events(buf)
         if batch:
             yield batch
     if buf.strip():
-        event, data = _parse_block(buf.strip(b"\n"))
-        if event is not None or data is not None:
-            yield [(event, data)]
+        batch, _ = split_events(buf.strip(b"\n") + b"\n\n")
+        if batch:
+            yield batch
 
 
 async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None]]:

@@ -29,7 +29,7 @@ from ferro.config import Config, ConfigSource, ProviderSettings, StrategyConfig,
 from ferro.errors import GatewayError, InvalidRequestError, UpstreamError
 from ferro.plugins import make_plugin_manager
 from ferro.registry import build_registry
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, Target
+from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames, Target
 
 __all__ = [
     "FakeUpstream",
@@ -237,7 +237,12 @@ def sse_body(*events: Any, event_names: list[str | None] | None = None) -> bytes
 
 
 async def collect(stream: Any) -> list[dict[str, Any]]:
-    return [chunk.as_dict() async for chunk in stream]
+    """Every chunk of a provider's stream, as dicts (raw frames split into their chunks)."""
+    out = []
+    async for item in stream:
+        for chunk in item.chunks() if isinstance(item, RawFrames) else (item,):
+            out.append(chunk.as_dict())
+    return out
 
 
 # --- provider contract --------------------------------------------------------------------

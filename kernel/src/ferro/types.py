@@ -29,6 +29,7 @@ __all__ = [
     "ModelInfo",
     "Plugin",
     "Provider",
+    "RawFrames",
     "RequestContext",
     "Strategy",
     "Target",
@@ -170,6 +171,23 @@ class ChatChunk:
 
 
 @attrs.define(slots=True)
+class RawFrames:
+    """Complete SSE ``data:`` frames of OpenAI chunks, relayed byte for byte: what a
+    pass-through provider yields for a stretch of stream that needs no attention (no usage,
+    no error, no end). The gateway parses them only when a plugin needs the chunks."""
+
+    frames: bytes
+    #: Frames are whole reads: send them at once.
+    more: ClassVar[bool] = False
+
+    def chunks(self) -> list[ChatChunk]:
+        from ferro.sse import split_events
+
+        events, _ = split_events(self.frames)
+        return [ChatChunk(raw=data) for _event, data in events if data]
+
+
+@attrs.define(slots=True)
 class ModelInfo:
     id: str
     owned_by: str
@@ -199,7 +217,7 @@ class Provider(Protocol):
         """Answer a non-streaming request, or raise a :class:`GatewayError`."""
         ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
         """Yield the chunks of a streaming answer, the last carrying ``finish_reason``
         (then a usage-only chunk when usage is known). Raise a :class:`GatewayError` on
         failure, including a stream that ends without its terminal event."""

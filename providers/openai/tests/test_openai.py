@@ -159,15 +159,29 @@ def test_default_base_url_serves_openai_model_families_only():
     assert not provider.supports_model("claude-3-5-sonnet")
 
 
-async def test_chunks_read_together_are_marked_for_one_write(fake_upstream, openai_at):
+async def test_plain_reads_are_relayed_raw_and_the_rest_parsed(fake_upstream, openai_at):
+    import asyncio
+
+    from aiohttp import web
+    from ferro import RawFrames
+
     def chunk(content):
         return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                 "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
 
-    upstream = await fake_upstream({"POST /v1/chat/completions": sse_body(
-        chunk("a"), chunk("b"), chunk("c"), b"[DONE]")})
+    async def two_reads(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(sse_body(chunk("a"), chunk("b")))
+        await asyncio.sleep(0.05)
+        await resp.write(sse_body(chunk("c"), chunk("d"), b"[DONE]"))
+        return resp
+
+    upstream = await fake_upstream({"POST /v1/chat/completions": two_reads})
     request = ChatRequest({"model": "m", "stream": True,
                            "messages": [{"role": "user", "content": "x"}]})
-    chunks = [c async for c in openai_at(upstream).stream(request)]
-    assert [c.more for c in chunks] == [True, True, True]  # [DONE] came in the same read
-    assert [c.as_dict()["choices"][0]["delta"]["content"] for c in chunks] == ["a", "b", "c"]
+    items = [c async for c in openai_at(upstream).stream(request)]
+    assert isinstance(items[0], RawFrames)
+    assert items[0].frames == sse_body(chunk("a"), chunk("b"))
+    assert [c.as_dict()["choices"][0]["delta"]["content"] for c in items[1:]] == ["c", "d"]
+    assert [c.more for c in items[1:]] == [True, False]  # one write for the whole read
