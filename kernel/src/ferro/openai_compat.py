@@ -51,6 +51,8 @@ class OpenAICompatibleProvider(BaseProvider):
         self._markers: tuple[bytes, ...] = self.chunk_markers + tuple(
             b'"' + reason.encode() + b'"'
             for reason in (*self.finish_reasons, *self.failed_finish_reasons))
+        self._attention = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {',
+                           *self._markers)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -131,8 +133,10 @@ class OpenAICompatibleProvider(BaseProvider):
                 if end < 0:
                     continue
                 frames, buf = buf[:end + 2], buf[end + 2:]
-                if self._plain(frames):
-                    yield RawFrames(frames)
+                plain, frames = self._split_plain(frames)
+                if plain:
+                    yield RawFrames(plain)
+                if not frames:
                     continue
                 chunks, done = self._chunks(frames)
                 for chunk in chunks:
@@ -147,12 +151,20 @@ class OpenAICompatibleProvider(BaseProvider):
                     return
         raise self.truncated("[DONE]")
 
-    def _plain(self, frames: bytes) -> bool:
-        """Whether frames can be relayed as they are: plain ``data:`` chunks, no end, no
-        error, no usage, nothing this provider adapts."""
-        return not (b"[DONE]" in frames or b'"error"' in frames or b"event:" in frames
-                    or b'"usage":{' in frames or b'"usage": {' in frames
-                    or any(m in frames for m in self._markers))
+    def _split_plain(self, frames: bytes) -> tuple[bytes, bytes]:
+        """Complete frames, split before the first one that needs attention (the end, an
+        error, usage, something this provider adapts): what comes before it can be relayed
+        as it is."""
+        first = len(frames)
+        for pattern in self._attention:
+            at = frames.find(pattern, 0, first)
+            if at >= 0:
+                first = at
+        if first == len(frames):
+            return frames, b""
+        cut = frames.rfind(b"\n\n", 0, first)
+        start = cut + 2 if cut >= 0 else 0
+        return frames[:start], frames[start:]
 
     def _chunks(self, frames: bytes) -> tuple[list[ChatChunk], bool]:
         """The chunks in complete frames, and whether ``[DONE]`` ended them."""

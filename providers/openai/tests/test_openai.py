@@ -159,7 +159,7 @@ def test_default_base_url_serves_openai_model_families_only():
     assert not provider.supports_model("claude-3-5-sonnet")
 
 
-async def test_plain_reads_are_relayed_raw_and_the_rest_parsed(fake_upstream, openai_at):
+async def test_plain_frames_are_relayed_raw_and_the_rest_parsed(fake_upstream, openai_at):
     import asyncio
 
     from aiohttp import web
@@ -169,12 +169,16 @@ async def test_plain_reads_are_relayed_raw_and_the_rest_parsed(fake_upstream, op
         return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                 "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
 
+    usage = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2,
+                                      "total_tokens": 3}}
+
     async def two_reads(request):
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         await resp.write(sse_body(chunk("a"), chunk("b")))
         await asyncio.sleep(0.05)
-        await resp.write(sse_body(chunk("c"), chunk("d"), b"[DONE]"))
+        await resp.write(sse_body(chunk("c"), chunk("d"), usage, b"[DONE]"))
         return resp
 
     upstream = await fake_upstream({"POST /v1/chat/completions": two_reads})
@@ -183,5 +187,6 @@ async def test_plain_reads_are_relayed_raw_and_the_rest_parsed(fake_upstream, op
     items = [c async for c in openai_at(upstream).stream(request)]
     assert isinstance(items[0], RawFrames)
     assert items[0].frames == sse_body(chunk("a"), chunk("b"))
-    assert [c.as_dict()["choices"][0]["delta"]["content"] for c in items[1:]] == ["c", "d"]
-    assert [c.more for c in items[1:]] == [True, False]  # one write for the whole read
+    assert items[1].frames == sse_body(chunk("c"), chunk("d"))  # raw up to the usage chunk
+    assert [c.as_dict() for c in items[2:]] == [usage]
+    assert items[2].more is False
