@@ -190,3 +190,35 @@ async def test_after_request_plugins_see_relayed_raw_frames_assembled(ferro_clie
     text = await (await client.post("/v1/chat/completions", json=REQUEST)).text()
     assert text.endswith("data: [DONE]\n\n")
     assert seen == [("Hi there", "stop", 7)]
+
+
+async def test_a_stalled_stream_is_cut_as_a_timeout(ferro_client, fake_upstream):
+    async def stall(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(sse_body(chunk("Hi")))
+        await asyncio.sleep(5)
+        return resp
+
+    up = await fake_upstream({"POST /chat/completions": stall})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url, "timeout": 0.2}},
+                                 "targets": [{"virtual_key": "a"}]})
+    resp = await asyncio.wait_for(client.post("/v1/chat/completions", json=REQUEST), 3)
+    data = events(await asyncio.wait_for(resp.text(), 3))
+    assert orjson.loads(data[0])["choices"][0]["delta"]["content"] == "Hi"
+    assert orjson.loads(data[1])["error"]["code"] == "upstream_timeout"
+
+
+async def test_headers_that_never_come_are_a_timeout_and_fall_back(ferro_client, fake_upstream):
+    async def silent(request):
+        await asyncio.sleep(5)
+        return web.Response()
+
+    slow = await fake_upstream({"POST /chat/completions": silent})
+    good = await fake_upstream({"POST /chat/completions": GOOD})
+    config = two_targets(slow, good)
+    config["providers"]["a"]["timeout"] = 0.2
+    client = await ferro_client(config)
+    resp = await asyncio.wait_for(client.post("/v1/chat/completions", json=REQUEST), 3)
+    assert "Hi" in await resp.text()

@@ -85,9 +85,10 @@ class BaseProvider:
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self.options: Any = settings.options
         t = settings.timeout or None
-        # A whole answer must arrive within the timeout; a stream must not stall for longer.
+        # A whole answer must arrive within the timeout. A stream's reads are watched by a
+        # _StallWatch instead of sock_read, which would re-arm a timer on every read.
         self._timeouts = (aiohttp.ClientTimeout(total=t),
-                          aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t))
+                          aiohttp.ClientTimeout(total=None, sock_connect=t))
         self._discovered: list[ModelInfo] | None = None
         self._discovered_at = 0.0
         self._discovery_lock = asyncio.Lock()
@@ -217,19 +218,31 @@ class BaseProvider:
         params: Mapping[str, str] | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST ``body`` and yield the streaming response once its status is OK. Read errors
-        while streaming become UpstreamErrors too."""
+        while streaming become UpstreamErrors too. The timeout bounds the wait for the
+        response headers, and then any stall: a stream that sends nothing for about that
+        long (between one and two timeouts) is cut and reported as a timeout."""
+        limit = self.settings.timeout or None
         try:
-            async with self.session.post(  # type: ignore[union-attr]
-                url, data=orjson.dumps(body), headers=headers, params=params,
-                timeout=self.client_timeout(True),
-            ) as resp:
-                if resp.status >= 400:
-                    raise self.upstream_error(resp.status, await resp.read(), resp.headers)
-                yield resp
+            async with asyncio.timeout(limit):
+                resp = await self.session.post(  # type: ignore[union-attr]
+                    url, data=orjson.dumps(body), headers=headers, params=params,
+                    timeout=self._timeouts[True])
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise self.transport_error(exc) from exc
+        watch = _StallWatch(resp, limit) if limit else None
+        try:
+            if resp.status >= 400:
+                raise self.upstream_error(resp.status, await resp.read(), resp.headers)
+            yield resp
         except GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise self.transport_error(exc) from exc
+            stalled = watch is not None and watch.fired
+            raise self.transport_error(TimeoutError() if stalled else exc) from exc
+        finally:
+            if watch is not None:
+                watch.cancel()
+            resp.release()
 
     async def iter_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
         """The decoded JSON events of a streamed reply: SSE when it is ``text/event-stream``,
@@ -332,3 +345,29 @@ class BaseProvider:
             "choices": [],
             "usage": usage,
         })
+
+
+class _StallWatch:
+    """Cuts a streaming response that has received nothing for ``seconds``. It looks at the
+    byte count once per period, so a busy stream costs nothing per read."""
+
+    __slots__ = ("fired", "handle", "resp", "seconds", "seen")
+
+    def __init__(self, resp: aiohttp.ClientResponse, seconds: float) -> None:
+        self.resp = resp
+        self.seconds = seconds
+        self.seen = resp.content.total_bytes
+        self.fired = False
+        self.handle = asyncio.get_running_loop().call_later(seconds, self._check)
+
+    def _check(self) -> None:
+        total = self.resp.content.total_bytes
+        if total == self.seen:
+            self.fired = True
+            self.resp.close()
+            return
+        self.seen = total
+        self.handle = asyncio.get_running_loop().call_later(self.seconds, self._check)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
