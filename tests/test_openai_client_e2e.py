@@ -4,30 +4,13 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
-from ferro.testing import sse_body
-
-
-@pytest.fixture
-async def client_for():
-    clients = []
-
-    def make(server, **kw):
-        client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")),
-                                    api_key=kw.pop("api_key", "unused"), max_retries=0, **kw)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-
+from ferro.testing import single_provider, sse_body
 
 ECHO = {"providers": {"echo": {"type": "echo"}}, "targets": [{"virtual_key": "echo"}]}
 
 
-async def test_create_with_and_without_stream_on_echo(ferro_server, client_for):
-    server = await ferro_server(ECHO)
-    client = client_for(server)
+async def test_create_with_and_without_stream_on_echo(openai_client):
+    client = await openai_client(ECHO)
     reply = await client.chat.completions.create(
         model="any-model", messages=[{"role": "user", "content": "hello world"}])
     assert reply.choices[0].message.content == "echo: hello world"
@@ -50,13 +33,13 @@ async def test_create_with_and_without_stream_on_echo(ferro_server, client_for):
     assert usage.completion_tokens == 3
 
 
-async def test_errors_reach_the_sdk_as_typed_exceptions(ferro_server, client_for):
-    server = await ferro_server({**ECHO, "server": {"api_keys": ["sk-right"]}})
+async def test_errors_reach_the_sdk_as_typed_exceptions(openai_client):
+    config = {**ECHO, "server": {"api_keys": ["sk-right"]}}
     with pytest.raises(openai.AuthenticationError):
-        await client_for(server, api_key="sk-wrong").chat.completions.create(
+        await (await openai_client(config, api_key="sk-wrong")).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError) as info:
-        await client_for(server, api_key="sk-right").chat.completions.create(
+        await (await openai_client(config, api_key="sk-right")).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "x"}], temperature=5)
     assert "temperature must be between 0 and 2" in str(info.value)
     assert info.value.code == "invalid_request"
@@ -84,8 +67,7 @@ def tool_call_chunks():
         b"[DONE]")
 
 
-async def test_openai_provider_end_to_end_with_tools_and_fallback(
-        ferro_server, fake_upstream, client_for):
+async def test_openai_provider_end_to_end_with_tools_and_fallback(fake_upstream, openai_client):
     down = await fake_upstream({"POST /v1/chat/completions": (
         503, {"error": {"message": "try later", "type": "server_error"}})})
 
@@ -103,12 +85,11 @@ async def test_openai_provider_end_to_end_with_tools_and_fallback(
                       "prompt_tokens_details": {"cached_tokens": 2}}})
 
     up = await fake_upstream({"POST /v1/chat/completions": answer})
-    server = await ferro_server({
+    client = await openai_client({
         "strategy": {"mode": "fallback"},
         "providers": {"primary": {"type": "openai", "api_key": "sk-a", "base_url": down.url + "/v1"},
                       "backup": {"type": "openai", "api_key": "sk-b", "base_url": up.url + "/v1"}},
         "targets": [{"virtual_key": "primary"}, {"virtual_key": "backup"}]})
-    client = client_for(server)
     kwargs = dict(model="gpt-4o", tools=TOOLS, tool_choice="auto",
                   messages=[{"role": "system", "content": "be brief"},
                             {"role": "user", "content": "weather in Paris?"}])
@@ -137,15 +118,13 @@ async def test_openai_provider_end_to_end_with_tools_and_fallback(
     assert len(down.requests) == 2  # tried first, both times
 
 
-async def test_truncated_upstream_stream_raises_in_the_sdk(ferro_server, fake_upstream, client_for):
+async def test_truncated_upstream_stream_raises_in_the_sdk(fake_upstream, openai_client):
     cut = sse_body({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
                     "choices": [{"index": 0, "delta": {"content": "partial"},
                                  "finish_reason": None}]})
     up = await fake_upstream({"POST /v1/chat/completions": cut})
-    server = await ferro_server({"providers": {"openai": {"api_key": "k",
-                                                          "base_url": up.url + "/v1"}},
-                                 "targets": [{"virtual_key": "openai"}]})
-    stream = await client_for(server).chat.completions.create(
+    client = await openai_client(single_provider("openai", api_key="k", base_url=up.url + "/v1"))
+    stream = await client.chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True)
     with pytest.raises(openai.APIError, match="stream ended before"):
         async for _ in stream:

@@ -5,7 +5,7 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
-from ferro.testing import sse_body
+from ferro.testing import single_provider, sse_body
 
 MODEL = "claude-sonnet-4-5"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -82,24 +82,16 @@ async def messages_api(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.fixture
-async def gateway(fake_upstream, ferro_server):
+async def gateway(fake_upstream, openai_client):
     """(openai client, fake upstream) for a gateway whose one target is Anthropic."""
-    clients = []
 
     async def start(routes=None):
         upstream = await fake_upstream(routes or {"POST /v1/messages": messages_api})
-        server = await ferro_server({
-            "providers": {"anthropic": {"type": "anthropic", "api_key": "k",
-                                        "base_url": upstream.url}},
-            "targets": [{"virtual_key": "anthropic"}]})
-        client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x",
-                                    max_retries=0)
-        clients.append(client)
+        client = await openai_client(single_provider(
+            "anthropic", type="anthropic", api_key="k", base_url=upstream.url))
         return client, upstream
 
-    yield start
-    for client in clients:
-        await client.close()
+    return start
 
 
 def assert_native_request(sent, *, stream):

@@ -7,7 +7,7 @@ import openai
 import orjson
 import pytest
 from aiohttp import web
-from ferro.testing import sse_body
+from ferro.testing import single_provider, sse_body
 
 MODEL = "command-a-vision-07-2025"
 PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAF"
@@ -64,24 +64,16 @@ async def cohere_chat(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.fixture
-async def gateway(fake_upstream, ferro_server):
+async def gateway(fake_upstream, openai_client):
     """(openai client, fake Cohere) with the gateway between them."""
-    clients = []
 
     async def start(routes):
         upstream = await fake_upstream(routes)
-        server = await ferro_server({
-            "providers": {"cohere": {"type": "cohere", "api_key": "k",
-                                     "base_url": upstream.url}},
-            "targets": [{"virtual_key": "cohere"}]})
-        client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x",
-                                    max_retries=0)
-        clients.append(client)
+        client = await openai_client(single_provider(
+            "cohere", type="cohere", api_key="k", base_url=upstream.url))
         return client, upstream
 
-    yield start
-    for client in clients:
-        await client.close()
+    return start
 
 
 def assert_translated_question(sent):

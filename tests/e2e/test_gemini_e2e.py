@@ -6,7 +6,7 @@ import json
 import openai
 import pytest
 from aiohttp import web
-from ferro.testing import sse_body
+from ferro.testing import single_provider, sse_body
 
 MODEL = "gemini-2.5-flash"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -59,15 +59,10 @@ async def gemini(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.fixture
-async def client(fake_upstream, ferro_server):
+async def client(fake_upstream, openai_client):
     upstream = await fake_upstream({"POST /v1beta/models/{call}": gemini})
-    server = await ferro_server({
-        "providers": {"gemini": {"type": "gemini", "api_key": "k", "base_url": upstream.url}},
-        "targets": [{"virtual_key": "gemini"}],
-    })
-    async with openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x",
-                                  max_retries=0) as c:
-        yield c, upstream
+    return await openai_client(single_provider(
+        "gemini", type="gemini", api_key="k", base_url=upstream.url)), upstream
 
 
 def check_native_request(sent):

@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import openai
 import pytest
 from aiohttp import web
-from ferro.testing import sse_body
+from ferro.testing import single_provider, sse_body
 
 IMAGE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwAD"
          "hgGAWjR9awAAAABJRU5ErkJggg==")
@@ -99,7 +98,7 @@ def native_reply(case: Case) -> dict[str, Any]:
 
 
 @pytest.fixture
-def gateway(fake_upstream, ferro_server):
+def gateway(fake_upstream, openai_client):
     """``await gateway(name)`` -> (openai client, fake upstream, case)."""
 
     async def start(name: str):
@@ -112,10 +111,8 @@ def gateway(fake_upstream, ferro_server):
             return web.json_response(native_reply(case))
 
         upstream = await fake_upstream({f"POST {case.path}": chat})
-        server = await ferro_server({
-            "providers": {name: {"type": case.type, **case.settings(upstream.url)}},
-            "targets": [{"virtual_key": name}]})
-        client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x")
+        client = await openai_client(single_provider(
+            name, type=case.type, **case.settings(upstream.url)))
         return client, upstream, case
 
     return start

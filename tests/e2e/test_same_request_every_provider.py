@@ -5,10 +5,9 @@ text and a get_weather tool call; the client must see the same OpenAI answer eve
 
 import json
 
-import openai
 import pytest
 from aiohttp import web
-from ferro.testing import sse_body
+from ferro.testing import single_provider, sse_body
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 TOOL = {"type": "function", "function": {
@@ -164,25 +163,16 @@ PROVIDERS = {
 
 
 @pytest.fixture
-async def client_for(fake_upstream, ferro_server):
-    clients = []
-
+async def client_for(fake_upstream, openai_client):
     async def start(provider):
         model, routes, _ = PROVIDERS[provider]
         upstream = await fake_upstream(routes)
-        settings = {"type": provider, "base_url": upstream.url}
-        if provider != "ollama":
-            settings["api_key"] = "k"
-        server = await ferro_server({"providers": {provider: settings},
-                                     "targets": [{"virtual_key": provider}]})
-        client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="x",
-                                    max_retries=0)
-        clients.append(client)
+        key = {} if provider == "ollama" else {"api_key": "k"}
+        client = await openai_client(single_provider(
+            provider, type=provider, base_url=upstream.url, **key))
         return client, upstream, model
 
-    yield start
-    for client in clients:
-        await client.close()
+    return start
 
 
 def assert_native_request(provider, upstream):

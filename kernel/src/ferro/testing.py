@@ -3,7 +3,8 @@
 Fixtures
     ``ferro_app``       build a gateway app from a config dict (or Config)
     ``ferro_client``    ...and an in-process aiohttp test client for it
-    ``ferro_server``    ...or a real loopback server (for the official ``openai`` client)
+    ``ferro_server``    ...or a real loopback server
+    ``openai_client``   ...with the official ``openai`` client pointed at it
     ``fake_upstream``   a local fake provider: routes -> handlers, with every request recorded
 
 Contract test classes
@@ -37,6 +38,7 @@ __all__ = [
     "StrategyContract",
     "make_provider",
     "patch_aioresponses",
+    "single_provider",
 ]
 
 
@@ -130,6 +132,33 @@ def ferro_server(aiohttp_server: Any, ferro_app: Any) -> Callable[..., Awaitable
         return await aiohttp_server(ferro_app(config, env, pm))
 
     return factory
+
+
+@pytest.fixture
+async def openai_client(ferro_server: Any) -> Any:
+    """``await openai_client(config, api_key="unused")``: the official ``openai.AsyncOpenAI``
+    client (no retries) talking to the gateway, started for ``config`` on a loopback socket.
+    Needs the ``openai`` package."""
+    import openai
+
+    clients: list[Any] = []
+
+    async def start(config: Mapping[str, Any] | Config, *, api_key: str = "unused",
+                    env: Mapping[str, str] | None = None, pm: Any = None) -> Any:
+        server = await ferro_server(config, env, pm)
+        client = openai.AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key=api_key,
+                                    max_retries=0)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+def single_provider(name: str, **settings: Any) -> dict[str, Any]:
+    """A config whose one target is provider ``name`` with ``settings``."""
+    return {"providers": {name: settings}, "targets": [{"virtual_key": name}]}
 
 
 @attrs.define
