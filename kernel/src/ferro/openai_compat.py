@@ -135,7 +135,7 @@ class OpenAICompatibleProvider(BaseProvider):
                 frames, buf = buf[:end + 2], buf[end + 2:]
                 plain, frames = self._split_plain(frames)
                 if plain:
-                    yield RawFrames(plain)
+                    yield RawFrames(plain, more=bool(frames))
                 if not frames:
                     continue
                 chunks, done = self._chunks(frames)
@@ -184,7 +184,7 @@ class OpenAICompatibleProvider(BaseProvider):
                     chunks.append(ChatChunk(adapted, more=True))
                 continue
             chunks.append(ChatChunk(raw=data, more=True))
-        if chunks:
+        if chunks and not done:  # at the end, the last chunk goes out with [DONE]
             chunks[-1].more = False
         return chunks, done
 

@@ -177,8 +177,8 @@ class RawFrames:
     no error, no end). The gateway parses them only when a plugin needs the chunks."""
 
     frames: bytes
-    #: Frames are whole reads: send them at once.
-    more: ClassVar[bool] = False
+    #: As for ChatChunk: more of the same read follows (parsed chunks), send them together.
+    more: bool = False
 
     def chunks(self) -> list[ChatChunk]:
         from ferro.sse import split_events

@@ -189,4 +189,5 @@ async def test_plain_frames_are_relayed_raw_and_the_rest_parsed(fake_upstream, o
     assert items[0].frames == sse_body(chunk("a"), chunk("b"))
     assert items[1].frames == sse_body(chunk("c"), chunk("d"))  # raw up to the usage chunk
     assert [c.as_dict() for c in items[2:]] == [usage]
-    assert items[2].more is False
+    # one write per read: the first read alone; the second with the usage and [DONE]
+    assert [item.more for item in items] == [False, True, True]
