@@ -199,3 +199,27 @@ async def test_models_answers_with_static_lists_when_discovery_hangs(
     resp = await asyncio.wait_for(client.get("/v1/models"), 3)
     ids = [m["id"] for m in (await resp.json())["data"]]
     assert "gpt-4o-mini" in ids
+
+
+@pytest.mark.parametrize(("status", "kind", "code"), [
+    (429, "rate_limit_error", "rate_limit_exceeded"),
+    (401, "authentication_error", "invalid_api_key"),
+    (503, "api_error", "upstream_unavailable"),
+])
+async def test_upstream_errors_keep_status_headers_and_schema(ferro_client, fake_upstream, status,
+                                                              kind, code):
+    from aiohttp import web
+
+    async def fail(request):
+        return web.json_response({"error": {"message": "upstream says no"}}, status=status,
+                                 headers={"Retry-After": "9"})
+
+    upstream = await fake_upstream({"POST /v1/chat/completions": fail})
+    client = await ferro_client({"providers": {"openai": {"api_key": "k",
+                                                          "base_url": upstream.url + "/v1"}}})
+    resp = await client.post("/v1/chat/completions", json={**HELLO, "model": "gpt-4o"})
+    assert resp.status == status
+    assert resp.headers["Retry-After"] == "9"
+    body = await resp.json()
+    assert_error_schema(body, kind, code)
+    assert body["error"]["message"] == "openai: upstream says no"
