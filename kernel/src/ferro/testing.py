@@ -6,6 +6,7 @@ Fixtures
     ``ferro_server``    ...or a real loopback server
     ``openai_client``   ...with the official ``openai`` client pointed at it
     ``fake_upstream``   a local fake provider: routes -> handlers, with every request recorded
+    ``http_session``    a client session for providers under test (with ``make_provider``)
 
 Contract test classes
     :class:`ProviderContract` and :class:`StrategyContract`: subclass them in a provider or
@@ -132,6 +133,13 @@ def ferro_server(aiohttp_server: Any, ferro_app: Any) -> Callable[..., Awaitable
         return await aiohttp_server(ferro_app(config, env, pm))
 
     return factory
+
+
+@pytest.fixture
+async def http_session() -> Any:
+    """An ``aiohttp.ClientSession`` for providers under test, closed after the test."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

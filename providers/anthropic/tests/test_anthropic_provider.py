@@ -1,6 +1,5 @@
 """The provider against a local fake of the Messages API: contract, HTTP, errors, models."""
 
-import aiohttp
 import pytest
 from aiohttp import web
 from ferro import ChatRequest, ConfigError, InvalidRequestError, UpstreamError
@@ -73,11 +72,10 @@ class TestAnthropicContract(ProviderContract):
 
 
 @pytest.fixture
-async def anthropic_at():
+def anthropic_at(http_session):
     """``anthropic_at(upstream, **settings)``: a provider pointed at a fake upstream."""
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream, **kw: make_provider(
-            "anthropic", {"api_key": "k", "base_url": upstream.url, **kw}, session)
+    return lambda upstream, **kw: make_provider(
+        "anthropic", {"api_key": "k", "base_url": upstream.url, **kw}, http_session)
 
 
 def chat(**body):

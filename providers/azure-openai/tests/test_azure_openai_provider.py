@@ -1,4 +1,3 @@
-import aiohttp
 import pytest
 from ferro import ChatRequest, ConfigError, UpstreamError
 from ferro.testing import ProviderContract, collect, make_provider, sse_body
@@ -64,10 +63,9 @@ class TestAzureOpenAIContract(ProviderContract):
 
 
 @pytest.fixture
-async def azure_at():
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream, **extra: make_provider(
-            "azure-openai", {"api_key": "k", "base_url": upstream.url, **extra}, session)
+def azure_at(http_session):
+    return lambda upstream, **extra: make_provider(
+        "azure-openai", {"api_key": "k", "base_url": upstream.url, **extra}, http_session)
 
 
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}

@@ -1,7 +1,6 @@
 """The Cohere provider against a local fake of Cohere's native API (the contract tests, and
 what only the I/O layer does: framing, statuses, model discovery, configuration)."""
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -54,11 +53,10 @@ class TestCohereContract(ProviderContract):
 
 
 @pytest.fixture
-async def cohere_at():
+def cohere_at(http_session):
     """``cohere_at(upstream, **settings)``: a Cohere provider pointed at a fake upstream."""
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream, **kw: make_provider(
-            "cohere", {"api_key": "k", "base_url": upstream.url, **kw}, session)
+    return lambda upstream, **kw: make_provider(
+        "cohere", {"api_key": "k", "base_url": upstream.url, **kw}, http_session)
 
 
 def ask(**fields):

@@ -1,4 +1,3 @@
-import aiohttp
 import pytest
 from ferro import ChatRequest, UpstreamError
 from ferro.testing import ProviderContract, collect, make_provider, sse_body
@@ -45,10 +44,9 @@ class TestDeepSeekContract(ProviderContract):
 
 
 @pytest.fixture
-async def deepseek_at():
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream: make_provider(
-            "deepseek", {"api_key": "k", "base_url": upstream.url}, session)
+def deepseek_at(http_session):
+    return lambda upstream: make_provider(
+        "deepseek", {"api_key": "k", "base_url": upstream.url}, http_session)
 
 
 REQUEST = {"model": MODEL, "messages": [{"role": "user", "content": "9.11 or 9.8?"}]}

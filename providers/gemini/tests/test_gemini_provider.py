@@ -57,11 +57,10 @@ class TestGeminiContract(ProviderContract):
 
 
 @pytest.fixture
-async def gemini_at():
+def gemini_at(http_session):
     """``gemini_at(upstream, **settings)``: a Gemini provider pointed at a fake upstream."""
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream, **kw: make_provider(
-            "gemini", {"api_key": "k", "base_url": upstream.url, **kw}, session)
+    return lambda upstream, **kw: make_provider(
+        "gemini", {"api_key": "k", "base_url": upstream.url, **kw}, http_session)
 
 
 def request(**body):

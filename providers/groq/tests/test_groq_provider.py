@@ -1,4 +1,3 @@
-import aiohttp
 import pytest
 from ferro import ChatRequest, InvalidRequestError, UpstreamError
 from ferro.testing import ProviderContract, collect, make_provider, sse_body
@@ -46,10 +45,9 @@ class TestGroqContract(ProviderContract):
 
 
 @pytest.fixture
-async def groq_at():
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream: make_provider(
-            "groq", {"api_key": "k", "base_url": upstream.url + "/openai/v1"}, session)
+def groq_at(http_session):
+    return lambda upstream: make_provider(
+        "groq", {"api_key": "k", "base_url": upstream.url + "/openai/v1"}, http_session)
 
 
 async def test_x_groq_error_mid_stream_is_raised(fake_upstream, groq_at):

@@ -1,4 +1,3 @@
-import aiohttp
 import pytest
 from ferro import ChatRequest, UpstreamError
 from ferro.testing import ProviderContract, collect, make_provider, sse_body
@@ -51,10 +50,9 @@ class TestMistralContract(ProviderContract):
 
 
 @pytest.fixture
-async def mistral_at():
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream: make_provider(
-            "mistral", {"api_key": "k", "base_url": upstream.url + "/v1"}, session)
+def mistral_at(http_session):
+    return lambda upstream: make_provider(
+        "mistral", {"api_key": "k", "base_url": upstream.url + "/v1"}, http_session)
 
 
 REQUEST = {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}

@@ -1,4 +1,3 @@
-import aiohttp
 import pytest
 from ferro import UpstreamError
 from ferro.testing import ProviderContract, make_provider, sse_body
@@ -51,9 +50,8 @@ class TestOllamaContract(ProviderContract):
 
 
 @pytest.fixture
-async def ollama_at():
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream: make_provider("ollama", {"base_url": upstream.url}, session)
+def ollama_at(http_session):
+    return lambda upstream: make_provider("ollama", {"base_url": upstream.url}, http_session)
 
 
 async def test_models_come_from_api_tags(fake_upstream, ollama_at):

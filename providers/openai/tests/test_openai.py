@@ -1,15 +1,13 @@
-import aiohttp
 import pytest
 from ferro import ChatRequest, UpstreamError
 from ferro.testing import ProviderContract, collect, make_provider, sse_body
 
 
 @pytest.fixture
-async def openai_at():
+def openai_at(http_session):
     """``openai_at(upstream)``: an OpenAI provider pointed at a fake upstream's /v1."""
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream: make_provider(
-            "openai", {"api_key": "k", "base_url": upstream.url + "/v1"}, session)
+    return lambda upstream: make_provider(
+        "openai", {"api_key": "k", "base_url": upstream.url + "/v1"}, http_session)
 
 
 class TestOpenAIContract(ProviderContract):

@@ -1,4 +1,3 @@
-import aiohttp
 import pytest
 from ferro import ChatRequest
 from ferro.testing import ProviderContract, collect, make_provider, sse_body
@@ -44,10 +43,9 @@ class TestTogetherContract(ProviderContract):
 
 
 @pytest.fixture
-async def together_at():
-    async with aiohttp.ClientSession() as session:
-        yield lambda upstream: make_provider(
-            "together", {"api_key": "k", "base_url": upstream.url + "/v1"}, session)
+def together_at(http_session):
+    return lambda upstream: make_provider(
+        "together", {"api_key": "k", "base_url": upstream.url + "/v1"}, http_session)
 
 
 async def test_stream_request_carries_no_stream_options(fake_upstream, together_at):
