@@ -345,17 +345,9 @@ class ProviderContract:
         return factory
 
     @pytest.fixture
-    async def provider_for(self) -> Any:
-        sessions: list[aiohttp.ClientSession] = []
-
-        def factory(upstream: FakeUpstream) -> Any:
-            session = aiohttp.ClientSession()
-            sessions.append(session)
-            return make_provider(self.provider_type, self.settings(upstream.url), session)
-
-        yield factory
-        for session in sessions:
-            await session.close()
+    def provider_for(self, http_session: aiohttp.ClientSession) -> Any:
+        return lambda upstream: make_provider(self.provider_type, self.settings(upstream.url),
+                                              http_session)
 
     def _stream_handler(self, body: bytes, status: int = 200) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
