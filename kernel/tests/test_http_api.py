@@ -223,3 +223,12 @@ async def test_upstream_errors_keep_status_headers_and_schema(ferro_client, fake
     body = await resp.json()
     assert_error_schema(body, kind, code)
     assert body["error"]["message"] == "openai: upstream says no"
+
+
+def test_nothing_to_serve_is_a_clear_start_up_error(ferro_app):
+    from ferro import ConfigError, make_plugin_manager
+
+    pm = make_plugin_manager(env={"FERRO_LOAD_PLUGINS": "single,fallback,openai"})
+    with pytest.raises(ConfigError, match=r"no provider is configured: set a provider's API key "
+                                          r"\(OPENAI_API_KEY\)"):
+        ferro_app({"strategy": {"mode": "fallback"}}, pm=pm)

@@ -136,6 +136,13 @@ class Gateway:
     def _build_targets(self) -> list[Target]:
         config = self.config
         if not config.targets:
+            if not self.providers:
+                keys = sorted({cls.env_api_key for cls in self.registry.providers.values()
+                               if cls.env_api_key})
+                raise ConfigError(
+                    "no provider is configured: set a provider's API key "
+                    f"({', '.join(keys) or 'none installed'}), list providers in a config "
+                    "file, or install ferro-provider-echo to serve without one")
             return [Target(name, p) for name, p in self.providers.items()]
         first_retry = config.targets[0].retry
         targets = []

@@ -66,7 +66,7 @@ class BaseProvider:
     model_prefixes: ClassVar[tuple[str, ...] | None] = None
     #: Serve any model when the base URL is not the default (a compatible server whose
     #: model names cannot be guessed), unless ``models`` lists them.
-    any_model_on_custom_base_url: ClassVar[bool] = False
+    any_model_on_custom_base_url: ClassVar[bool] = True
     #: Upstream statuses OpenAI clients do not know -> the standard status meaning the same.
     status_map: ClassVar[Mapping[int, int]] = {529: 503}
     #: attrs class for provider-specific config keys (see ``ProviderSettings.options``).

@@ -256,9 +256,11 @@ def test_environment_and_model_families():
     assert provider.supports_model("gemini-2.5-flash")
     assert provider.supports_model("gemma-3-27b-it")
     assert provider.supports_model("models/gemini-2.0-flash")
-    assert not provider.supports_model("gpt-4o")
+    assert provider.supports_model("gpt-4o")  # a custom base URL: its names are its own
     default = make_provider("gemini", {"api_key": "k"}, None)
     assert default.api_url == "https://generativelanguage.googleapis.com/v1beta"
+    assert default.supports_model("gemini-2.5-flash")
+    assert not default.supports_model("gpt-4o")
 
 
 @pytest.mark.parametrize("model", ["gemini-x/../../files", "gemini-a b", "gemini-x:stream"])

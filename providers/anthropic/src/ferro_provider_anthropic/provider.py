@@ -37,7 +37,6 @@ class AnthropicProvider(BaseProvider):
                       "claude-opus-4-6", "claude-sonnet-4-5", "claude-opus-4-5",
                       "claude-opus-4-1")
     model_prefixes = ("claude-",)
-    any_model_on_custom_base_url = True
     Options = AnthropicOptions
     #: Pages of ``GET /v1/models`` (1000 models each) that discovery reads at most.
     max_model_pages = 5

@@ -12,4 +12,3 @@ class OpenAIProvider(OpenAICompatibleProvider):
     default_models = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3", "o4-mini")
     model_prefixes = ("gpt-", "chatgpt-", "o1", "o3", "o4", "ft:", "davinci-", "babbage-",
                       "text-", "omni-", "codex-", "computer-use-")
-    any_model_on_custom_base_url = True
