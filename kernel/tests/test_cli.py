@@ -95,3 +95,15 @@ def test_both_console_scripts_are_installed():
     scripts = {ep.name: ep.value for ep in distribution("ferro-gateway").entry_points
                if ep.group == "console_scripts"}
     assert scripts == {"ferrogw": "ferro.cli:main", "ferrogw-cli": "ferro.cli:main"}
+
+
+def test_cors_origins_from_the_environment(tmp_path):
+    from ferro.cli import load_or_default
+
+    assert load_or_default(None, {"CORS_ORIGINS": "https://a.example, https://b.example"}
+                           ).server.cors_origins == ["https://a.example", "https://b.example"]
+    path = tmp_path / "gw.yaml"
+    path.write_text("server: {cors_origins: ['https://mine.example']}\n")
+    assert load_or_default(str(path), {"CORS_ORIGINS": "https://a.example"}
+                           ).server.cors_origins == ["https://mine.example"]
+    assert load_or_default(None, {}).strategy.mode == "fallback"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -19,11 +20,17 @@ from ferro.version import __version__
 __all__ = ["build_cli", "main"]
 
 
-def load_or_default(path: str | None) -> Config:
+def load_or_default(path: str | None, env: Mapping[str, str] = os.environ) -> Config:
+    """The config file, or the no-file default (fallback over what the environment
+    configures); ``CORS_ORIGINS`` fills an empty CORS allow-list."""
     if path:
-        return load_config(path)
-    config = Config()
-    config.strategy.mode = "fallback"
+        config = load_config(path, env)
+    else:
+        config = Config()
+        config.strategy.mode = "fallback"
+    if not config.server.cors_origins and env.get("CORS_ORIGINS"):
+        config.server.cors_origins = [o.strip() for o in env["CORS_ORIGINS"].split(",")
+                                      if o.strip()]
     return config
 
 

@@ -56,9 +56,12 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
             raise _fail(f"{name} must be between {low:g} and {high:g}", name)
     for name in ("max_tokens", "max_completion_tokens", "n"):
         value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value <= 0):
-            raise _fail(f"{name} must be a positive integer", name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail(f"{name} must be an integer", name)
+        if value <= 0:
+            raise _fail(f"{name} must be positive", name)
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _fail("stream must be true or false", "stream")
