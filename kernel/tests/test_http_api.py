@@ -233,3 +233,21 @@ def test_nothing_to_serve_is_a_clear_start_up_error(ferro_app):
     with pytest.raises(ConfigError, match=r"no provider is configured: set a provider's API key "
                                           r"\(OPENAI_API_KEY\)"):
         ferro_app({"strategy": {"mode": "fallback"}}, pm=pm)
+
+
+async def test_exchange_carries_usage_and_provider_of_a_json_answer(ferro_client):
+    from ferro import hookimpl, make_plugin_manager
+
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def exchange_completed(self, exchange):
+            seen.append((exchange.provider, exchange.stream, exchange.status,
+                         exchange.usage.total_tokens, exchange.request_id))
+
+    pm = make_plugin_manager(env={})
+    pm.register(Listener(), name="listener")
+    client = await ferro_client(ECHO, pm=pm)
+    await client.post("/v1/chat/completions", json=HELLO, headers={"X-Request-ID": "r-1"})
+    assert seen == [("echo", False, 200, 3, "r-1")]

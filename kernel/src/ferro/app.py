@@ -235,7 +235,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         resp = web.Response(body=ctx.response.to_json(), content_type=_JSON)
         await resp.prepare(request)
         await resp.write_eof()
-        _emit(app, ctx, started, t0, 200, result.provider, result.usage)
+        _emit(app, ctx, started, t0, 200, result.provider)
         return resp
     return await _stream(request, gateway, ctx, result, started, t0)
 
@@ -316,6 +316,8 @@ def _emit(app: web.Application, ctx: RequestContext, started: float, t0: float, 
     events: Events = app[EVENTS]  # type: ignore[assignment]
     if not events.listeners:
         return
+    if usage is None and ctx.response is not None:
+        usage = ctx.response.usage
     events.emit(Exchange(
         request_id=ctx.request_id,
         model=ctx.request.body.get("model", ""),
