@@ -60,7 +60,7 @@ class BaseProvider:
     #: Env var with the base URL, and the default base URL.
     env_base_url: ClassVar[str | None] = None
     default_base_url: ClassVar[str] = ""
-    #: Models listed when discovery is unavailable.
+    #: Models listed when the provider's list-models API cannot be reached.
     default_models: ClassVar[tuple[str, ...]] = ()
     #: Model-name prefixes this provider serves; None means any model.
     model_prefixes: ClassVar[tuple[str, ...] | None] = None
@@ -148,6 +148,9 @@ class BaseProvider:
         return None
 
     async def list_models(self) -> list[ModelInfo]:
+        """What the provider really serves: the configured ``models`` when given, else the
+        models its list-models API reports (cached for ``models_ttl``), else the defaults.
+        ``model_map`` names are listed too."""
         static = self.static_models()
         if self.settings.models:
             return static
@@ -163,8 +166,11 @@ class BaseProvider:
                                  getattr(exc, "message", "timed out"))
                         self._discovered = self._discovered or []
                     self._discovered_at = time.monotonic()
-        seen = {m.id for m in static}
-        return static + [m for m in self._discovered if m.id not in seen]
+        if not self._discovered:
+            return static
+        seen = {m.id for m in self._discovered}
+        mapped = [ModelInfo(m, self.name) for m in self.settings.model_map if m not in seen]
+        return self._discovered + mapped
 
     async def check_health(self) -> None:
         """A cheap deep check: list the models. Raises a GatewayError when unhealthy."""

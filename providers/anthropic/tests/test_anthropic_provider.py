@@ -217,7 +217,7 @@ async def test_models_are_discovered_across_pages_and_cached(fake_upstream, anth
     second = await provider.list_models()
     ids = [m.id for m in first]
     assert {"claude-a", "claude-b", "claude-c"} <= set(ids)
-    assert "claude-sonnet-4-5" in ids  # the static list stays
+    assert "claude-sonnet-4-5" not in ids  # what the API reports replaces the defaults
     assert [m.id for m in second] == ids
     assert len(upstream.requests) == 2  # two pages, once
     assert next(m for m in first if m.id == "claude-c").created == 1739923200

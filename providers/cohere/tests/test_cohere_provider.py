@@ -177,7 +177,7 @@ async def test_models_are_discovered_across_pages(fake_upstream, cohere_at):
     names = [m.id for m in await provider.list_models()]
     assert "command-z" in names and "command-a-vision-07-2025" in names
     assert "embed-v4.0" not in names
-    assert "command-a-03-2025" in names  # the static list stays
+    assert "command-a-03-2025" not in names  # what the API reports replaces the defaults
     assert upstream.requests[0].query["endpoint"] == "chat"
     assert upstream.requests[0].headers["Authorization"] == "Bearer k"
     await provider.list_models()
