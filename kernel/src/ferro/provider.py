@@ -92,6 +92,7 @@ class BaseProvider:
         self._discovered: list[ModelInfo] | None = None
         self._discovered_at = 0.0
         self._discovery_lock = asyncio.Lock()
+        self._refreshing: asyncio.Future[None] | None = None
 
     # --- settings --------------------------------------------------------------------------
 
@@ -154,23 +155,34 @@ class BaseProvider:
         static = self.static_models()
         if self.settings.models:
             return static
-        now = time.monotonic()
-        if self._discovered is None or now - self._discovered_at > self.models_ttl:
-            async with self._discovery_lock:
-                if self._discovered is None or now - self._discovered_at > self.models_ttl:
-                    try:
-                        self._discovered = await asyncio.wait_for(
-                            self.discover_models(), self.discovery_timeout) or []
-                    except (GatewayError, TimeoutError) as exc:
-                        log.info("model discovery for %s failed: %s", self.name,
-                                 getattr(exc, "message", "timed out"))
-                        self._discovered = self._discovered or []
-                    self._discovered_at = time.monotonic()
+        if self._discovered is None:
+            async with self._discovery_lock:  # the first call waits (bounded)
+                if self._discovered is None:
+                    await self._refresh_models()
+        elif time.monotonic() - self._discovered_at > self.models_ttl and (
+                self._refreshing is None or self._refreshing.done()):
+            # stale while revalidating: answer now, refresh in the background
+            self._refreshing = asyncio.ensure_future(self._refresh_models())
         if not self._discovered:
             return static
         seen = {m.id for m in self._discovered}
         mapped = [ModelInfo(m, self.name) for m in self.settings.model_map if m not in seen]
         return self._discovered + mapped
+
+    async def _refresh_models(self) -> None:
+        try:
+            self._discovered = await asyncio.wait_for(
+                self.discover_models(), self.discovery_timeout) or []
+        except (GatewayError, TimeoutError) as exc:
+            log.info("model discovery for %s failed: %s", self.name,
+                     getattr(exc, "message", "timed out"))
+            self._discovered = self._discovered or []
+        self._discovered_at = time.monotonic()
+
+    async def aclose(self) -> None:
+        """Stop background work (a model refresh) when the gateway shuts down."""
+        if self._refreshing is not None and not self._refreshing.done():
+            self._refreshing.cancel()
 
     async def check_health(self) -> None:
         """A cheap deep check: list the models. Raises a GatewayError when unhealthy."""

@@ -189,3 +189,22 @@ async def test_plain_frames_are_relayed_raw_and_the_rest_parsed(fake_upstream, o
     assert [c.as_dict() for c in items[2:]] == [usage]
     # one write per read: the first read alone; the second with the usage and [DONE]
     assert [item.more for item in items] == [False, True, True]
+
+
+async def test_expired_models_are_served_stale_while_refreshing(fake_upstream, openai_at):
+    import asyncio
+
+    answers = iter([["gpt-5"], ["gpt-6"]])
+
+    async def models(request):
+        from aiohttp import web
+        return web.json_response({"data": [{"id": m} for m in next(answers)]})
+
+    upstream = await fake_upstream({"GET /v1/models": models})
+    provider = openai_at(upstream)
+    assert [m.id for m in await provider.list_models()] == ["gpt-5"]
+    provider._discovered_at -= provider.models_ttl + 1  # let the cache expire
+    assert [m.id for m in await provider.list_models()] == ["gpt-5"]  # no wait
+    await asyncio.sleep(0.2)
+    assert [m.id for m in await provider.list_models()] == ["gpt-6"]
+    assert len(upstream.requests) == 2
