@@ -124,3 +124,7 @@ def test_empty_file_gives_defaults():
 def test_to_dict_hides_api_keys():
     config = parse_config("providers:\n  openai: {api_key: sk-secret}\n", "c.yaml")
     assert "sk-secret" not in json.dumps(config.to_dict())
+
+
+def test_empty_mode_means_single():
+    assert parse_config("strategy: {mode: ''}\n", "c.yaml").strategy.mode == "single"

@@ -419,6 +419,8 @@ def parse_config(
     data = _plain(_interpolate(tree, source, env))
     config = structure(data, Config, source)
     config.source = source
+    if not config.strategy.mode:  # Ferro configs treat an empty mode as single
+        config.strategy.mode = "single"
     _check(config)
     return config
 
