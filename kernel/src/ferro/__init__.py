@@ -37,7 +37,7 @@ from ferro.openai_compat import OpenAICompatibleProvider
 from ferro.plugins import make_plugin_manager
 from ferro.provider import BaseProvider, NoOptions
 from ferro.resilience import BreakerState, CircuitBreaker, backoff_delay
-from ferro.sse import iter_ndjson, iter_sse
+from ferro.sse import iter_sse
 from ferro.types import (
     ChatChunk,
     ChatRequest,
@@ -97,7 +97,6 @@ __all__ = [
     "backoff_delay",
     "can_fall_back",
     "hookimpl",
-    "iter_ndjson",
     "iter_sse",
     "load_config",
     "make_plugin_manager",

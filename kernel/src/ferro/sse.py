@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 __all__ = [
-    "DONE", "encode_event", "iter_lines", "iter_ndjson", "iter_sse", "iter_sse_batches",
+    "DONE", "encode_event", "iter_lines", "iter_sse", "iter_sse_batches",
     "split_events",
 ]
 
@@ -96,9 +94,3 @@ async def iter_lines(content: Any) -> AsyncIterator[bytes]:
                 yield line
     if buf.strip():
         yield buf
-
-
-async def iter_ndjson(content: Any) -> AsyncIterator[Any]:
-    """Yield each JSON value of a newline-delimited JSON body."""
-    async for line in iter_lines(content):
-        yield orjson.loads(line)

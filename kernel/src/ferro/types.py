@@ -7,7 +7,6 @@ a provider that speaks another dialect translates from and to that one shape.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -67,12 +66,6 @@ class ChatRequest:
         """Whether the client asked for the usage chunk at the end of a stream."""
         opts = self.body.get("stream_options")
         return bool(opts and opts.get("include_usage"))
-
-    def for_model(self, model: str) -> ChatRequest:
-        """A shallow copy asking ``model`` (used for per-provider model mapping)."""
-        if model == self.body["model"]:
-            return self
-        return ChatRequest({**self.body, "model": model})
 
 
 @attrs.define(slots=True)
@@ -165,9 +158,6 @@ class ChatChunk:
             return bool(self.data.get("usage"))
         raw = self.raw or b""
         return b'"usage"' in raw and b'"usage":null' not in raw and b'"usage": null' not in raw
-
-    def is_usage_only(self) -> bool:
-        return self.carries_usage() and not self.as_dict().get("choices")
 
 
 @attrs.define(slots=True)
@@ -322,6 +312,3 @@ class Exchange:
     def ok(self) -> bool:
         return self.error is None
 
-
-def unix_now() -> int:
-    return int(time.time())
