@@ -279,17 +279,17 @@ class RequestContext:
     metadata: dict[str, Any] = attrs.Factory(dict)
 
 
-@runtime_checkable
 class Plugin(Protocol):
     """A request-lifecycle plugin, registered by name through ``register_plugins``.
 
-    Instantiated once per config entry with the entry's ``config`` mapping (entries with the
-    same name and config share one instance). It implements any of the async methods
-    ``before_request(ctx)``, ``after_request(ctx)`` and ``on_error(ctx)``; the config entry's
-    ``stage`` says which one runs.
+    Instantiated once per config entry as ``cls(config)``: the entry's ``config`` mapping, or
+    an instance of the class's attrs ``Config`` when it declares one (entries with the same
+    name and config share one instance). It implements any of the async methods
+    ``before_request(ctx)``, ``after_request(ctx)`` and ``on_error(ctx)`` (each taking a
+    :class:`RequestContext`); the config entry's ``stage`` says which one runs.
     """
 
-    name: ClassVar[str]
+    def __init__(self, config: Any) -> None: ...
 
 
 @attrs.define(slots=True, eq=False)
