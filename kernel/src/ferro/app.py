@@ -252,7 +252,7 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
 
     def add(chunk: ChatChunk | RawFrames) -> None:
         nonlocal usage
-        if type(chunk) is RawFrames:
+        if isinstance(chunk, RawFrames):
             if assembler is None:
                 pending.append(chunk.frames)
             else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import attrs
@@ -65,8 +65,9 @@ class ChunkStream:
         return _transport_error(self.target.name if self.target else "upstream", exc)
 
     async def close(self, error: GatewayError | None) -> None:
-        if self.rest is not None:
-            await self.rest.aclose()  # release the upstream connection at once
+        close = getattr(self.rest, "aclose", None)
+        if close is not None:
+            await close()  # release the upstream connection at once
         if self._done is not None:
             self._done(error)
 
@@ -277,7 +278,8 @@ async def _call_chat(target: Target, request: ChatRequest) -> ChatResponse:
 
 async def _call_stream(target: Target, request: ChatRequest) -> ChunkStream:
     _admit(target)
-    agen = target.provider.stream(request).__aiter__()
+    agen = cast(AsyncGenerator[ChatChunk | RawFrames, None],
+                target.provider.stream(request).__aiter__())
     try:
         first = await agen.__anext__()
     except StopAsyncIteration:

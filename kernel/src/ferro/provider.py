@@ -27,7 +27,7 @@ from ferro.errors import (
     UpstreamTimeoutError,
 )
 from ferro.sse import iter_lines, iter_sse
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo
+from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames
 
 __all__ = ["BaseProvider", "NoOptions"]
 
@@ -193,7 +193,7 @@ class BaseProvider:
     async def chat(self, request: ChatRequest) -> ChatResponse:
         raise NotImplementedError
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
         raise NotImplementedError
 
     # --- HTTP helpers ----------------------------------------------------------------------

@@ -29,11 +29,11 @@ SINGULAR = {
 class Registry:
     """Name -> class for each kind, plus which plugin registered each name."""
 
-    providers: dict[str, type] = attrs.Factory(dict)
-    strategies: dict[str, type] = attrs.Factory(dict)
-    plugins: dict[str, type] = attrs.Factory(dict)
-    caches: dict[str, type] = attrs.Factory(dict)
-    storage: dict[str, type] = attrs.Factory(dict)
+    providers: dict[str, Any] = attrs.Factory(dict)
+    strategies: dict[str, Any] = attrs.Factory(dict)
+    plugins: dict[str, Any] = attrs.Factory(dict)
+    caches: dict[str, Any] = attrs.Factory(dict)
+    storage: dict[str, Any] = attrs.Factory(dict)
     #: (kind, name) -> plugin name that registered it
     owners: dict[tuple[str, str], str] = attrs.Factory(dict)
 
@@ -44,8 +44,8 @@ class Registry:
                 out.setdefault(kind, []).append(name)
         return out
 
-    def lookup(self, kind: str, name: str, where: str) -> type:
-        table: dict[str, type] = getattr(self, kind)
+    def lookup(self, kind: str, name: str, where: str) -> Any:
+        table: dict[str, Any] = getattr(self, kind)
         try:
             return table[name]
         except KeyError:
