@@ -251,3 +251,19 @@ async def test_exchange_carries_usage_and_provider_of_a_json_answer(ferro_client
     client = await ferro_client(ECHO, pm=pm)
     await client.post("/v1/chat/completions", json=HELLO, headers={"X-Request-ID": "r-1"})
     assert seen == [("echo", False, 200, 3, "r-1")]
+
+
+async def test_deep_health_reports_an_unreachable_provider(ferro_client, unused_tcp_port):
+    client = await ferro_client({
+        "providers": {"echo": {"type": "echo"},
+                      "openai": {"api_key": "k",
+                                 "base_url": f"http://127.0.0.1:{unused_tcp_port}/v1"}},
+        "strategy": {"mode": "fallback"}})
+    shallow = await (await client.get("/health")).json()
+    assert shallow["status"] == "ok"  # no upstream is called without ?deep
+    deep = await (await client.get("/health?deep=1")).json()
+    assert deep["status"] == "degraded"
+    by_name = {p["name"]: p for p in deep["providers"]}
+    assert by_name["echo"]["status"] == "available"
+    assert by_name["openai"]["status"] == "unavailable"
+    assert "cannot reach openai" in by_name["openai"]["message"]
