@@ -51,6 +51,13 @@ class Recorder:
             async def before_request(self, ctx):
                 raise KeyError("oops")
 
+        class BrokenAfter:
+            def __init__(self, config):
+                pass
+
+            async def after_request(self, ctx):
+                raise RuntimeError("after went wrong")
+
         class Cache:
             instances = 0
 
@@ -66,7 +73,8 @@ class Recorder:
             async def after_request(self, ctx):
                 self.store[ctx.request.messages[-1]["content"]] = ctx.response.body
 
-        self.classes = {"tag": Tag, "blocker": Blocker, "broken": Broken, "cache": Cache}
+        self.classes = {"tag": Tag, "blocker": Blocker, "broken": Broken, "cache": Cache,
+                        "broken-after": BrokenAfter}
 
     @hookimpl
     def register_plugins(self, register):
@@ -165,3 +173,16 @@ async def test_unknown_plugin_and_stage_are_config_errors(ferro_app, pm):
         ferro_app(config({"name": "nope"}), pm=pm)
     with pytest.raises(ConfigError, match=r"plugin 'blocker' does not run at after_request"):
         ferro_app(config({"name": "blocker", "stage": "after_request"}), pm=pm)
+
+
+async def test_a_failing_after_request_plugin_cannot_break_a_sent_stream(ferro_client, pm,
+                                                                         caplog):
+    client = await ferro_client(config({"name": "broken-after", "stage": "after_request"}),
+                                pm=pm)
+    resp = await client.post("/v1/chat/completions", json={**HELLO, "stream": True})
+    assert resp.status == 200
+    assert (await resp.text()).endswith("data: [DONE]\n\n")
+    assert "broken-after" in caplog.text
+    resp = await client.post("/v1/chat/completions", json=HELLO)
+    assert resp.status == 500
+    assert (await resp.json())["error"]["code"] == "plugin_error"

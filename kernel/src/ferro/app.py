@@ -303,7 +303,11 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
     if error is None:
         if assembler is not None:
             ctx.response = assembler.response(provider, usage)
-            await gateway.run_after(ctx)
+            try:  # the answer is already with the client: a plugin can no longer change it
+                await gateway.run_after(ctx)
+            except GatewayError as exc:
+                log.error("after_request on a sent stream %s failed: %s", ctx.request_id,
+                          exc.message)
     else:
         ctx.error = error
         await gateway.run_on_error(ctx)
