@@ -222,3 +222,25 @@ async def test_headers_that_never_come_are_a_timeout_and_fall_back(ferro_client,
     client = await ferro_client(config)
     resp = await asyncio.wait_for(client.post("/v1/chat/completions", json=REQUEST), 3)
     assert "Hi" in await resp.text()
+
+
+async def test_a_malformed_upstream_chunk_ends_the_stream_with_an_error_event(
+        ferro_client, fake_upstream, caplog):
+    bad = b'[{"usage":{"prompt_tokens":1}}]'  # JSON, but not a chunk object
+    up = await fake_upstream({"POST /chat/completions": sse_body(chunk("Hi"), bad, b"[DONE]")})
+    client = await ferro_client({"providers": {"a": {"type": "openai", "api_key": "k",
+                                                     "base_url": up.url}},
+                                 "targets": [{"virtual_key": "a"}]})
+    resp = await client.post("/v1/chat/completions", json=REQUEST)
+    data = events(await resp.text())
+    assert orjson.loads(data[0])["choices"][0]["delta"]["content"] == "Hi"
+    assert orjson.loads(data[-2])["error"]["code"] == "internal_error"
+    assert data[-1] == "[DONE]"
+
+
+def test_usage_reads_only_counts():
+    from ferro import Usage
+
+    assert Usage.from_openai({"prompt_tokens": "many", "completion_tokens": 2}) == Usage(0, 2, 2)
+    assert Usage.from_openai({"prompt_tokens": 3, "prompt_tokens_details": None}).total_tokens == 3
+    assert Usage.from_openai([1]) == Usage()

@@ -293,6 +293,10 @@ async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
         error = stream.error_from(exc)
         log.warning("stream %s failed after it started: %s", ctx.request_id, error.message)
         pending.append(encode_event(error.to_json()) + DONE)
+    except Exception:  # a bug, here or in a provider: end the stream cleanly all the same
+        log.exception("stream %s failed after it started", ctx.request_id)
+        error = GatewayError("internal error; the details have been logged")
+        pending.append(encode_event(error.to_json()) + DONE)
     finally:
         await stream.close(error)
     if pending:

@@ -68,6 +68,10 @@ class ChatRequest:
         return bool(opts and opts.get("include_usage"))
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 @attrs.define(slots=True)
 class Usage:
     prompt_tokens: int = 0
@@ -79,20 +83,23 @@ class Usage:
     cache_creation_tokens: int = 0
 
     @classmethod
-    def from_openai(cls, usage: Mapping[str, Any] | None) -> Usage:
-        if not usage:
+    def from_openai(cls, usage: Any) -> Usage:
+        """Read an OpenAI usage object; anything missing or not a count reads as 0."""
+        if not isinstance(usage, Mapping):
             return cls()
-        prompt = usage.get("prompt_tokens") or 0
-        completion = usage.get("completion_tokens") or 0
-        details = usage.get("prompt_tokens_details") or {}
-        cdetails = usage.get("completion_tokens_details") or {}
+        details = usage.get("prompt_tokens_details")
+        cdetails = usage.get("completion_tokens_details")
+        details = details if isinstance(details, Mapping) else {}
+        cdetails = cdetails if isinstance(cdetails, Mapping) else {}
+        prompt = _count(usage.get("prompt_tokens"))
+        completion = _count(usage.get("completion_tokens"))
         return cls(
             prompt_tokens=prompt,
             completion_tokens=completion,
-            total_tokens=usage.get("total_tokens") or prompt + completion,
-            cached_tokens=details.get("cached_tokens") or 0,
-            reasoning_tokens=cdetails.get("reasoning_tokens") or 0,
-            cache_creation_tokens=details.get("cache_creation_tokens") or 0,
+            total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
+            cached_tokens=_count(details.get("cached_tokens")),
+            reasoning_tokens=_count(cdetails.get("reasoning_tokens")),
+            cache_creation_tokens=_count(details.get("cache_creation_tokens")),
         )
 
     def to_openai(self) -> dict[str, Any]:
