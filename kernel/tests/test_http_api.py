@@ -267,3 +267,26 @@ async def test_deep_health_reports_an_unreachable_provider(ferro_client, unused_
     assert by_name["echo"]["status"] == "available"
     assert by_name["openai"]["status"] == "unavailable"
     assert "cannot reach openai" in by_name["openai"]["message"]
+
+
+@pytest.mark.parametrize(("payload", "param"), [
+    ({"model": "m", "messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+    ({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+     "messages[0].content[0].text"),
+    ({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": 5}}]}]}, "messages[0].content[0].image_url.url"),
+    ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
+        {"id": 5, "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]},
+     "messages[0].tool_calls[0]"),
+    ({**HELLO, "response_format": {"type": "json_schema", "json_schema": 5}},
+     "response_format.json_schema"),
+    ({**HELLO, "tool_choice": {"type": "function", "function": {}}}, "tool_choice.function.name"),
+    ({**HELLO, "reasoning_effort": ["low"]}, "reasoning_effort"),
+    ({**HELLO, "tools": [{"type": "function", "function": {"name": "f", "parameters": 5}}]},
+     "tools[0].function.parameters"),
+])
+async def test_malformed_fields_are_400_naming_the_field(ferro_client, payload, param):
+    client = await ferro_client(ECHO)
+    resp = await client.post("/v1/chat/completions", json=payload)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["param"] == param

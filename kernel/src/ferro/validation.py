@@ -21,6 +21,18 @@ _RANGES = (
 )
 
 
+#: Fields checked for their JSON type only: (name, type, how to say it).
+_TYPED = (
+    ("stream_options", dict, "an object"),
+    ("response_format", dict, "an object"),
+    ("tool_choice", str | dict, "a string or an object"),
+    ("parallel_tool_calls", bool, "true or false"),
+    ("reasoning_effort", str, "a string"),
+    ("user", str, "a string"),
+    ("seed", int, "an integer"),
+)
+
+
 def _fail(message: str, param: str | None = None) -> InvalidRequestError:
     return InvalidRequestError(message, param=param)
 
@@ -67,9 +79,13 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise _fail("stream must be true or false", "stream")
     _check_stop(body.get("stop"))
     _check_tools(body.get("tools"))
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise _fail("stream_options must be an object", "stream_options")
+    for name, kind, label in _TYPED:
+        value = body.get(name)
+        if value is not None and (not isinstance(value, kind) or
+                                  (kind is int and isinstance(value, bool))):
+            raise _fail(f"{name} must be {label}", name)
+    _check_response_format(body.get("response_format"))
+    _check_tool_choice(body.get("tool_choice"))
     return ChatRequest(body)
 
 
@@ -78,11 +94,12 @@ def _check_message(message: Any, i: int) -> None:
     if not isinstance(message, dict):
         raise _fail(f"{where} must be an object with a role", where)
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise _fail(f"{where}.role must be one of {', '.join(sorted(ROLES))} (got {role!r})",
                     f"{where}.role")
-    if role == "tool" and not message.get("tool_call_id"):
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
         raise _fail(f"{where}.tool_call_id is required for role 'tool'", f"{where}.tool_call_id")
+    _check_tool_calls(message.get("tool_calls"), where)
     content = message.get("content")
     if content is None:
         if role == "assistant":  # an assistant turn may carry only tool_calls (or a refusal)
@@ -94,9 +111,54 @@ def _check_message(message: Any, i: int) -> None:
         raise _fail(f"{where}.content must be a string or an array of content parts",
                     f"{where}.content")
     for j, part in enumerate(content):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise _fail(f"{where}.content[{j}] must be an object with a type",
-                        f"{where}.content[{j}]")
+        _check_part(part, f"{where}.content[{j}]")
+
+
+def _check_part(part: Any, where: str) -> None:
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        raise _fail(f"{where} must be an object with a type", where)
+    kind = part["type"]
+    if kind == "text" and not isinstance(part.get("text"), str):
+        raise _fail(f"{where}.text must be a string", f"{where}.text")
+    if kind == "image_url":
+        image = part.get("image_url")
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+            raise _fail(f"{where}.image_url.url must be a string", f"{where}.image_url.url")
+
+
+def _check_tool_calls(calls: Any, where: str) -> None:
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        raise _fail(f"{where}.tool_calls must be an array", f"{where}.tool_calls")
+    for k, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if (not isinstance(fn, dict) or not isinstance(fn.get("name"), str)
+                or not isinstance(fn.get("arguments", ""), str)
+                or not isinstance(call.get("id", ""), str)):
+            raise _fail(f"{where}.tool_calls[{k}] must have a string id, function.name and "
+                        "function.arguments (a JSON string)", f"{where}.tool_calls[{k}]")
+
+
+def _check_response_format(fmt: Any) -> None:
+    if fmt is None:
+        return
+    if not isinstance(fmt.get("type"), str):
+        raise _fail("response_format.type is required", "response_format.type")
+    if fmt["type"] == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
+            raise _fail("response_format.json_schema must be an object whose schema is an "
+                        "object", "response_format.json_schema")
+
+
+def _check_tool_choice(choice: Any) -> None:
+    if not isinstance(choice, dict):
+        return
+    fn = choice.get("function")
+    if choice.get("type") == "function" and (not isinstance(fn, dict)
+                                             or not isinstance(fn.get("name"), str)):
+        raise _fail("tool_choice.function.name is required", "tool_choice.function.name")
 
 
 def _check_stop(stop: Any) -> None:
@@ -115,3 +177,6 @@ def _check_tools(tools: Any) -> None:
         fn = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise _fail(f"tools[{i}].function.name is required", f"tools[{i}].function.name")
+        if not isinstance(fn.get("parameters", {}), dict):
+            raise _fail(f"tools[{i}].function.parameters must be an object",
+                        f"tools[{i}].function.parameters")
