@@ -58,6 +58,13 @@ class Recorder:
             async def after_request(self, ctx):
                 raise RuntimeError("after went wrong")
 
+        class RefuseAnswer:
+            def __init__(self, config):
+                pass
+
+            async def after_request(self, ctx):
+                raise RejectedError("the answer mentions a secret", code="output_blocked")
+
         class Cache:
             instances = 0
 
@@ -74,7 +81,7 @@ class Recorder:
                 self.store[ctx.request.messages[-1]["content"]] = ctx.response.body
 
         self.classes = {"tag": Tag, "blocker": Blocker, "broken": Broken, "cache": Cache,
-                        "broken-after": BrokenAfter}
+                        "broken-after": BrokenAfter, "refuse-answer": RefuseAnswer}
 
     @hookimpl
     def register_plugins(self, register):
@@ -186,3 +193,16 @@ async def test_a_failing_after_request_plugin_cannot_break_a_sent_stream(ferro_c
     resp = await client.post("/v1/chat/completions", json=HELLO)
     assert resp.status == 500
     assert (await resp.json())["error"]["code"] == "plugin_error"
+
+
+async def test_after_request_can_refuse_an_answer_and_on_error_sees_it(ferro_client, pm,
+                                                                       recorder):
+    client = await ferro_client(config(
+        {"name": "refuse-answer", "stage": "after_request"},
+        {"name": "tag", "stage": "on_error", "config": {"tag": "e"}}), pm=pm)
+    resp = await client.post("/v1/chat/completions", json=HELLO)
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"]["code"] == "output_blocked"
+    assert "request rejected by refuse-answer" in body["error"]["message"]
+    assert recorder.seen == [("error", "e", "output_blocked")]

@@ -223,15 +223,16 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     ctx = RequestContext(chat, request[REQUEST_ID], api_key=request.get(API_KEY))
     try:
         result = await gateway.complete(ctx)
+        if isinstance(result, ChatResponse):
+            ctx.response = result
+            if gateway.after:  # may refuse the answer (an output guardrail)
+                await gateway.run_after(ctx)
     except GatewayError as exc:
         ctx.error = exc
         await gateway.run_on_error(ctx)
         _emit(app, ctx, started, t0, exc.status, "")
         raise
     if isinstance(result, ChatResponse):
-        ctx.response = result
-        if gateway.after:
-            await gateway.run_after(ctx)
         resp = web.Response(body=ctx.response.to_json(), content_type=_JSON)
         await resp.prepare(request)
         await resp.write_eof()
