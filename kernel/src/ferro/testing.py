@@ -37,6 +37,7 @@ __all__ = [
     "FakeUpstream",
     "ProviderContract",
     "StrategyContract",
+    "installed_plugins",
     "make_provider",
     "patch_aioresponses",
     "single_provider",
@@ -162,6 +163,13 @@ async def openai_client(ferro_server: Any) -> Any:
     yield start
     for client in clients:
         await client.close()
+
+
+def installed_plugins(env: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """What ``ferrogw-cli plugins --json`` lists, by plugin name."""
+    from ferro.cli import plugin_rows
+
+    return {row["name"]: row for row in plugin_rows(make_plugin_manager(env=env or {}))}
 
 
 def single_provider(name: str, **settings: Any) -> dict[str, Any]:
