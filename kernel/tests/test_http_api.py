@@ -40,6 +40,7 @@ async def test_invalid_requests_are_400_with_a_precise_message(ferro_client, pay
     client = await ferro_client(ECHO)
     resp = await client.post("/v1/chat/completions", json=payload)
     assert resp.status == 400
+    assert resp.headers["x-should-retry"] == "false"
     body = await resp.json()
     assert_error_schema(body, "invalid_request_error", "invalid_request")
     assert message in body["error"]["message"]
@@ -221,6 +222,7 @@ async def test_upstream_errors_keep_status_headers_and_schema(ferro_client, fake
     resp = await client.post("/v1/chat/completions", json={**HELLO, "model": "gpt-4o"})
     assert resp.status == status
     assert resp.headers["Retry-After"] == "9"
+    assert resp.headers["x-should-retry"] == ("false" if status == 401 else "true")
     body = await resp.json()
     assert_error_schema(body, kind, code)
     assert body["error"]["message"] == "openai: upstream says no"

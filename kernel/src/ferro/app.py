@@ -129,8 +129,11 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 
 
 def json_error(exc: GatewayError) -> web.Response:
+    """The error as JSON. ``x-should-retry`` says whether trying again may help: the header
+    OpenAI's own API sends, and its SDKs obey."""
+    headers = {**exc.headers, "x-should-retry": "true" if exc.retryable else "false"}
     return web.Response(status=exc.status, body=exc.to_json(), content_type=_JSON,
-                        headers=exc.headers)
+                        headers=headers)
 
 
 def _http_error(exc: web.HTTPException) -> web.Response:
