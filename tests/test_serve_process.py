@@ -68,3 +68,44 @@ async def test_sigterm_drains_an_in_flight_stream(fake_upstream, tmp_path, unuse
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_client_that_leaves_stops_the_fallback(fake_upstream, tmp_path, unused_tcp_port):
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def hang(request):
+        started.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.json_response({"error": {"message": "late"}}, status=503)
+
+    slow = await fake_upstream({"POST /v1/chat/completions": hang})
+    backup = await fake_upstream({"POST /v1/chat/completions": {"choices": []}})
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "strategy: {mode: fallback}\n"
+        f"providers:\n  a: {{type: openai, api_key: k, base_url: '{slow.url}/v1'}}\n"
+        f"  b: {{type: openai, api_key: k, base_url: '{backup.url}/v1'}}\n"
+        "targets:\n  - virtual_key: a\n  - virtual_key: b\n")
+    process = await asyncio.create_subprocess_exec(
+        FERROGW, "serve", "--config", str(config), "--port", str(unused_tcp_port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        await wait_until_serving(url, process)
+        async with aiohttp.ClientSession() as session:
+            request = asyncio.ensure_future(session.post(
+                url + "/v1/chat/completions",
+                json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+            await asyncio.wait_for(started.wait(), 5)
+            request.cancel()  # the client goes away while the first target is slow
+            await asyncio.wait_for(cancelled.wait(), 5)  # the upstream call is dropped too
+        await asyncio.sleep(0.3)
+        assert backup.requests == []  # and nothing falls back on its behalf
+    finally:
+        process.kill()
+        await process.wait()

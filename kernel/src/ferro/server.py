@@ -41,7 +41,9 @@ def serve(config: Config, pm: FerroPluginManager) -> None:
     app.on_startup.append(started)
     app.on_shutdown.append(stopping)
     loop = loop_factory() if loop_factory else asyncio.new_event_loop()
+    # handler_cancellation: a client that goes away cancels its request, so no retry or
+    # fallback is spent on an answer nobody will read.
     web.run_app(app, host=config.server.host, port=config.server.port, access_log=None,
                 print=None, shutdown_timeout=config.server.shutdown_timeout, backlog=4096,
-                loop=loop)
+                loop=loop, handler_cancellation=True)
     log.info("server stopped")
