@@ -1,0 +1,56 @@
+"""Test kit for the gateway and its plugins: a pytest plugin (entry point ``pytest11``).
+
+Fixtures
+    ``ferro_app``       build a gateway app from a config dict (or Config)
+    ``ferro_client``    ...and an in-process aiohttp test client for it
+    ``ferro_server``    ...or a real loopback server
+    ``openai_client``   ...with the official ``openai`` client pointed at it
+    ``fake_upstream``   a local fake provider: routes -> handlers, with every request recorded
+    ``http_session``    a client session for providers under test (with ``make_provider``)
+
+Contract test classes
+    :class:`ProviderContract` and :class:`StrategyContract`: subclass them in a provider or
+    strategy package and fill in the few native details; the tests come with them.
+"""
+
+from __future__ import annotations
+
+from ferro.testing._aioresponses import patch_aioresponses
+from ferro.testing.contracts import ProviderContract, StrategyContract, StubProvider
+from ferro.testing.helpers import (
+    FakeUpstream,
+    RecordedRequest,
+    collect,
+    fake_upstream,
+    ferro_app,
+    ferro_client,
+    ferro_server,
+    http_session,
+    installed_plugins,
+    make_provider,
+    openai_client,
+    single_provider,
+    sse_body,
+)
+
+__all__ = [
+    "FakeUpstream",
+    "ProviderContract",
+    "RecordedRequest",
+    "StrategyContract",
+    "StubProvider",
+    "collect",
+    "fake_upstream",
+    "ferro_app",
+    "ferro_client",
+    "ferro_server",
+    "http_session",
+    "installed_plugins",
+    "make_provider",
+    "openai_client",
+    "patch_aioresponses",
+    "single_provider",
+    "sse_body",
+]
+
+patch_aioresponses()
