@@ -29,6 +29,7 @@ __all__ = [
     "UpstreamTimeoutError",
     "can_fall_back",
     "error_body",
+    "transport_error",
 ]
 
 #: Upstream statuses worth another attempt (on the same target or the next one).
@@ -167,6 +168,16 @@ class UpstreamConnectionError(UpstreamError):
     def __init__(self, message: str, *, provider: str = "", **kw: Any):
         kw.setdefault("code", "upstream_unreachable")
         super().__init__(message, status=502, provider=provider, retryable=True, **kw)
+
+
+def transport_error(provider: str, exc: BaseException,
+                    timeout: float | None = None) -> UpstreamError:
+    """The error for a call that never got an answer: a timeout or a broken connection."""
+    if isinstance(exc, TimeoutError):
+        within = f" within {timeout:g}s" if timeout else ""
+        return UpstreamTimeoutError(f"{provider} did not answer{within}", provider=provider)
+    return UpstreamConnectionError(f"cannot reach {provider}: {type(exc).__name__}: {exc}",
+                                   provider=provider)
 
 
 class CircuitOpenError(GatewayError):

@@ -25,9 +25,8 @@ from ferro.errors import (
     ModelNotFoundError,
     PluginError,
     RejectedError,
-    UpstreamConnectionError,
     UpstreamError,
-    UpstreamTimeoutError,
+    transport_error,
 )
 from ferro.registry import Registry
 from ferro.resilience import CircuitBreaker
@@ -62,7 +61,7 @@ class ChunkStream:
         """The GatewayError for what interrupted reading the stream."""
         if isinstance(exc, GatewayError):
             return exc
-        return _transport_error(self.target.name if self.target else "upstream", exc)
+        return transport_error(self.target.name if self.target else "upstream", exc)
 
     async def close(self, error: GatewayError | None) -> None:
         close = getattr(self.rest, "aclose", None)
@@ -70,13 +69,6 @@ class ChunkStream:
             await close()  # release the upstream connection at once
         if self._done is not None:
             self._done(error)
-
-
-def _transport_error(name: str, exc: BaseException) -> UpstreamError:
-    if isinstance(exc, asyncio.TimeoutError):
-        return UpstreamTimeoutError(f"{name} timed out", provider=name)
-    return UpstreamConnectionError(f"cannot reach {name}: {type(exc).__name__}: {exc}",
-                                   provider=name)
 
 
 class Gateway:
@@ -311,7 +303,7 @@ def _as_gateway_error(name: str, exc: BaseException) -> BaseException:
     if isinstance(exc, GatewayError | asyncio.CancelledError) or not isinstance(exc, Exception):
         return exc
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | OSError):
-        return _transport_error(name, exc)
+        return transport_error(name, exc)
     log.exception("provider %s raised %s", name, type(exc).__name__, exc_info=exc)
     return UpstreamError(f"provider {name} failed: {type(exc).__name__}: {exc}", provider=name,
                          status=502, code="provider_error", retryable=True)

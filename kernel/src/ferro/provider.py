@@ -20,12 +20,7 @@ import attrs
 import orjson
 
 from ferro.config import ConfigSource, ProviderSettings, structure
-from ferro.errors import (
-    GatewayError,
-    UpstreamConnectionError,
-    UpstreamError,
-    UpstreamTimeoutError,
-)
+from ferro.errors import GatewayError, UpstreamError, transport_error
 from ferro.sse import iter_lines, iter_sse
 from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames
 
@@ -284,13 +279,7 @@ class BaseProvider:
             ) from None
 
     def transport_error(self, exc: BaseException) -> UpstreamError:
-        if isinstance(exc, asyncio.TimeoutError):
-            return UpstreamTimeoutError(
-                f"{self.name} did not answer within {self.settings.timeout:g}s", provider=self.name
-            )
-        return UpstreamConnectionError(
-            f"cannot reach {self.name}: {type(exc).__name__}: {exc}", provider=self.name
-        )
+        return transport_error(self.name, exc, self.settings.timeout)
 
     def error_message(self, payload: Any) -> str | None:
         """The human message inside an upstream error body. Override for odd shapes."""
