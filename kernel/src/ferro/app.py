@@ -93,7 +93,7 @@ def create_app(
     """Build the gateway app for ``config``. Raises ConfigError before anything is served."""
     env = os.environ if env is None else env
     registry = registry or build_registry(pm)
-    gateway = Gateway(config, registry, None, env)
+    gateway = Gateway(config, registry, env)
     app = web.Application(client_max_size=config.server.max_body_size,
                           middlewares=[_middleware(config)])
     app[GATEWAY] = gateway

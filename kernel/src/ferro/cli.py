@@ -68,7 +68,7 @@ def build_cli(pm: FerroPluginManager) -> click.Group:
 
         try:
             config = load_config(config_file)
-            gateway = Gateway(config, build_registry(pm), None, os.environ)
+            gateway = Gateway(config, build_registry(pm), os.environ)
         except ConfigError as exc:
             click.echo(f"✗ {exc.message}", err=True)
             sys.exit(1)

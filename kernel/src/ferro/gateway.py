@@ -17,7 +17,7 @@ import aiohttp
 import attrs
 import orjson
 
-from ferro.config import STAGES, Config, ProviderSettings, structure
+from ferro.config import STAGES, Config, ProviderSettings, RetryConfig, structure
 from ferro.errors import (
     CircuitOpenError,
     ConfigError,
@@ -72,19 +72,15 @@ class ChunkStream:
 
 
 class Gateway:
-    def __init__(
-        self,
-        config: Config,
-        registry: Registry,
-        session: aiohttp.ClientSession | None,
-        env: Mapping[str, str],
-    ) -> None:
+    def __init__(self, config: Config, registry: Registry, env: Mapping[str, str]) -> None:
+        """Build everything the config asks for; providers get their HTTP session when the
+        app starts (``create_app``'s cleanup context)."""
         self.config = config
         self.registry = registry
         self.aliases = dict(config.aliases)
         self.providers: dict[str, Provider] = {}
         self.skipped: list[str] = []
-        self._build_providers(session, env)
+        self._build_providers(env)
         self.targets = self._build_targets()
         strategy_cls = registry.lookup("strategies", config.strategy.mode,
                                        config.source.locate(("strategy", "mode")))
@@ -96,7 +92,7 @@ class Gateway:
 
     # --- building ---------------------------------------------------------------------------
 
-    def _build_providers(self, session: aiohttp.ClientSession | None, env: Mapping[str, str]):
+    def _build_providers(self, env: Mapping[str, str]) -> None:
         config = self.config
         wanted: dict[str, ProviderSettings] = dict(config.providers)
         for i, target in enumerate(config.targets):
@@ -124,7 +120,7 @@ class Gateway:
                 self.skipped.append(name)
                 log.warning("provider %s skipped: %s is not set", name, cls.env_api_key)
                 continue
-            self.providers[name] = cls(name, resolved, session)
+            self.providers[name] = cls(name, resolved, None)
 
     def _build_targets(self) -> list[Target]:
         config = self.config
@@ -137,7 +133,7 @@ class Gateway:
                     f"({', '.join(keys) or 'none installed'}), list providers in a config "
                     "file, or install ferro-provider-echo to serve without one")
             return [Target(name, p) for name, p in self.providers.items()]
-        first_retry = config.targets[0].retry
+        first_retry = config.targets[0].retry or RetryConfig()
         targets = []
         for tc in config.targets:
             provider = self.providers.get(tc.virtual_key)
@@ -148,9 +144,9 @@ class Gateway:
                 name=tc.virtual_key,
                 provider=provider,
                 weight=tc.weight,
-                attempts=retry.attempts if retry else 1,
-                backoff=retry.backoff if retry else 0.1,
-                max_backoff=retry.max_backoff if retry else 2.0,
+                attempts=retry.attempts,
+                backoff=retry.backoff,
+                max_backoff=retry.max_backoff,
                 breaker=CircuitBreaker(tc.circuit_breaker) if tc.circuit_breaker else None,
             ))
         if not targets:
