@@ -8,26 +8,46 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 from aiohttp import web
 
 FERROGW = str(Path(sys.executable).with_name("ferrogw"))
 
 
-async def wait_until_serving(url, process):
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            if process.returncode is not None:
-                raise AssertionError(f"ferrogw exited with {process.returncode}")
-            try:
-                async with session.get(url + "/health") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.1)
-    raise AssertionError("ferrogw did not start")
+@pytest.fixture
+async def ferrogw(tmp_path, unused_tcp_port):
+    """``process, url = await ferrogw(config_yaml)``: `ferrogw serve` started and answering;
+    killed after the test if it is still running."""
+    processes = []
+
+    async def start(config_text):
+        config = tmp_path / "gateway.yaml"
+        config.write_text(config_text)
+        process = await asyncio.create_subprocess_exec(
+            FERROGW, "serve", "--config", str(config), "--port", str(unused_tcp_port),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        processes.append(process)
+        url = f"http://127.0.0.1:{unused_tcp_port}"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                if process.returncode is not None:
+                    raise AssertionError(f"ferrogw exited with {process.returncode}")
+                try:
+                    async with session.get(url + "/health") as resp:
+                        if resp.status == 200:
+                            return process, url
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+        raise AssertionError("ferrogw did not start")
+
+    yield start
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
-async def test_sigterm_drains_an_in_flight_stream(fake_upstream, tmp_path, unused_tcp_port):
+async def test_sigterm_drains_an_in_flight_stream(fake_upstream, ferrogw):
     async def slow_stream(request):
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
@@ -41,36 +61,26 @@ async def test_sigterm_drains_an_in_flight_stream(fake_upstream, tmp_path, unuse
         return resp
 
     upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream})
-    config = tmp_path / "gateway.yaml"
-    config.write_text(f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
-                      "targets:\n  - virtual_key: openai\n")
-    process = await asyncio.create_subprocess_exec(
-        FERROGW, "serve", "--config", str(config), "--port", str(unused_tcp_port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    url = f"http://127.0.0.1:{unused_tcp_port}"
-    try:
-        await wait_until_serving(url, process)
-        async with aiohttp.ClientSession() as session, session.post(
-                url + "/v1/chat/completions",
-                json={"model": "gpt-4o", "stream": True,
-                      "messages": [{"role": "user", "content": "count"}]}) as resp:
-            first = await resp.content.readline()
-            assert first.startswith(b"data: ")
-            process.send_signal(signal.SIGTERM)
-            rest = await resp.read()
-        assert rest.endswith(b"data: [DONE]\n\n")
-        assert b'"finish_reason":"stop"' in rest
-        assert await asyncio.wait_for(process.wait(), 10) == 0
-        logs = (await process.stderr.read()).decode()
-        assert "shutting down gracefully" in logs
-        assert "server stopped" in logs
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    process, url = await ferrogw(
+        f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
+        "targets:\n  - virtual_key: openai\n")
+    async with aiohttp.ClientSession() as session, session.post(
+            url + "/v1/chat/completions",
+            json={"model": "gpt-4o", "stream": True,
+                  "messages": [{"role": "user", "content": "count"}]}) as resp:
+        first = await resp.content.readline()
+        assert first.startswith(b"data: ")
+        process.send_signal(signal.SIGTERM)
+        rest = await resp.read()
+    assert rest.endswith(b"data: [DONE]\n\n")
+    assert b'"finish_reason":"stop"' in rest
+    assert await asyncio.wait_for(process.wait(), 10) == 0
+    logs = (await process.stderr.read()).decode()
+    assert "shutting down gracefully" in logs
+    assert "server stopped" in logs
 
 
-async def test_a_client_that_leaves_stops_the_fallback(fake_upstream, tmp_path, unused_tcp_port):
+async def test_a_client_that_leaves_stops_the_fallback(fake_upstream, ferrogw):
     started = asyncio.Event()
     cancelled = asyncio.Event()
 
@@ -85,27 +95,17 @@ async def test_a_client_that_leaves_stops_the_fallback(fake_upstream, tmp_path, 
 
     slow = await fake_upstream({"POST /v1/chat/completions": hang})
     backup = await fake_upstream({"POST /v1/chat/completions": {"choices": []}})
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
+    _process, url = await ferrogw(
         "strategy: {mode: fallback}\n"
         f"providers:\n  a: {{type: openai, api_key: k, base_url: '{slow.url}/v1'}}\n"
         f"  b: {{type: openai, api_key: k, base_url: '{backup.url}/v1'}}\n"
         "targets:\n  - virtual_key: a\n  - virtual_key: b\n")
-    process = await asyncio.create_subprocess_exec(
-        FERROGW, "serve", "--config", str(config), "--port", str(unused_tcp_port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{unused_tcp_port}"
-    try:
-        await wait_until_serving(url, process)
-        async with aiohttp.ClientSession() as session:
-            request = asyncio.ensure_future(session.post(
-                url + "/v1/chat/completions",
-                json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
-            await asyncio.wait_for(started.wait(), 5)
-            request.cancel()  # the client goes away while the first target is slow
-            await asyncio.wait_for(cancelled.wait(), 5)  # the upstream call is dropped too
-        await asyncio.sleep(0.3)
-        assert backup.requests == []  # and nothing falls back on its behalf
-    finally:
-        process.kill()
-        await process.wait()
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.ensure_future(session.post(
+            url + "/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+        await asyncio.wait_for(started.wait(), 5)
+        request.cancel()  # the client goes away while the first target is slow
+        await asyncio.wait_for(cancelled.wait(), 5)  # the upstream call is dropped too
+    await asyncio.sleep(0.3)
+    assert backup.requests == []  # and nothing falls back on its behalf
