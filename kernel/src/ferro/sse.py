@@ -10,7 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 __all__ = [
-    "DONE", "encode_event", "iter_lines", "iter_sse", "iter_sse_batches",
+    "DONE",
+    "encode_event",
+    "iter_frames",
+    "iter_lines",
+    "iter_sse",
     "split_events",
 ]
 
@@ -52,34 +56,28 @@ def split_events(buf: bytes) -> tuple[list[Event], bytes]:
     return [item for item in batch if item[0] is not None or item[1] is not None], rest
 
 
-async def iter_sse_batches(content: Any) -> AsyncIterator[list[Event]]:
-    """Yield the ``(event, data)`` pairs of an ``aiohttp`` response body, a list per network
-    read: everything that arrived together, so a relay can forward it in one write.
-
-    ``data`` is None for an event without data lines (such as a bare ``event: ping``).
-    A final event without its closing blank line is still yielded.
-    """
+async def iter_frames(content: Any) -> AsyncIterator[bytes]:
+    """Yield the complete SSE frames of an ``aiohttp`` response body (LF line ends, each
+    ending in a blank line), everything complete from one network read at a time. A final
+    frame without its closing blank line is yielded last, completed."""
     buf = b""
     async for chunk in content.iter_any():
         buf = buf + chunk if buf else chunk
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
-        if b"\n\n" not in buf:
-            continue
-        batch, buf = split_events(buf)
-        if batch:
-            yield batch
+        end = buf.rfind(b"\n\n")
+        if end >= 0:
+            frames, buf = buf[:end + 2], buf[end + 2:]
+            yield frames
     if buf.strip():
-        batch, _ = split_events(buf.strip(b"\n") + b"\n\n")
-        if batch:
-            yield batch
+        yield buf.strip(b"\n") + b"\n\n"
 
 
-async def iter_sse(content: Any) -> AsyncIterator[tuple[str | None, bytes | None]]:
-    """Yield ``(event, data)`` for each event of an ``aiohttp`` response body (see
-    :func:`iter_sse_batches`)."""
-    async for batch in iter_sse_batches(content):
-        for item in batch:
+async def iter_sse(content: Any) -> AsyncIterator[Event]:
+    """Yield ``(event, data)`` for each event of an ``aiohttp`` response body. ``data`` is
+    None for an event without data lines (such as a bare ``event: ping``)."""
+    async for frames in iter_frames(content):
+        for item in split_events(frames)[0]:
             yield item
 
 
