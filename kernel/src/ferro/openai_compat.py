@@ -17,7 +17,7 @@ import aiohttp
 from ferro.config import ProviderSettings
 from ferro.errors import UpstreamError
 from ferro.provider import BaseProvider
-from ferro.sse import iter_frames, split_events
+from ferro.sse import split_events
 from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames
 
 __all__ = ["OpenAICompatibleProvider"]
@@ -124,13 +124,30 @@ class OpenAICompatibleProvider(BaseProvider):
         body = self.prepare_body(request)
         async with self.open_stream(self.chat_url(body["model"]), body=body,
                                     headers=self.stream_headers) as resp:
-            async for frames in iter_frames(resp.content):
+            # sse.iter_frames' buffering, written inline on purpose: relayed through that
+            # generator, each stream took one read and one write more and about 40% more
+            # CPU (make bench, stream c=32: 449-486 vs 668-685 us per request).
+            buf = b""
+            async for piece in resp.content.iter_any():
+                buf = buf + piece if buf else piece
+                if b"\r" in buf:
+                    buf = buf.replace(b"\r\n", b"\n")
+                end = buf.rfind(b"\n\n")
+                if end < 0:
+                    continue
+                frames, buf = buf[:end + 2], buf[end + 2:]
                 plain, frames = self._split_plain(frames)
                 if plain:
                     yield RawFrames(plain, more=bool(frames))
                 if not frames:
                     continue
                 chunks, done = self._chunks(frames)
+                for chunk in chunks:
+                    yield chunk
+                if done:
+                    return
+            if buf.strip():
+                chunks, done = self._chunks(buf.strip(b"\n") + b"\n\n")
                 for chunk in chunks:
                     yield chunk
                 if done:
