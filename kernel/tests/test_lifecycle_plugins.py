@@ -18,7 +18,7 @@ class Recorder:
             """before_request: appends its tag to the last user message."""
 
             @attrs.define
-            class Config:
+            class Options:
                 tag: str
 
             def __init__(self, config):

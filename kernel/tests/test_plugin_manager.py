@@ -20,7 +20,7 @@ class FakeEntryPoint:
 
 
 def provider_plugin(type_name):
-    module = types.SimpleNamespace()
+    module = types.ModuleType("fake_plugin")
 
     @hookimpl
     def register_providers(register):
@@ -68,7 +68,7 @@ def test_import_failure_names_entry_point_and_distribution(entry_points):
 
 
 def test_misspelled_hook_is_an_error(entry_points):
-    module = types.SimpleNamespace()
+    module = types.ModuleType("fake_plugin")
 
     @hookimpl
     def register_provider(register):  # missing the final "s"

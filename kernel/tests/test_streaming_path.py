@@ -107,8 +107,9 @@ async def test_exchange_completed_fires_after_the_reply(ferro_client, fake_upstr
     await (await client.post("/v1/chat/completions", json=REQUEST)).read()
     await (await client.post("/v1/chat/completions", json={"model": "x"})).read()
     assert [(e.provider, e.stream, e.status, e.usage.total_tokens) for e in seen] == [
-        ("a", True, 200, 7)]  # a request rejected by validation is not an exchange
-    assert seen[0].duration > 0
+        ("a", True, 200, 7), ("", False, 400, 0)]  # an invalid request is an exchange too
+    assert seen[0].duration > 0 and seen[0].ttfb is not None
+    assert seen[1].error.code == "invalid_request"
 
 
 async def test_client_disconnect_mid_stream_closes_the_upstream(ferro_client, fake_upstream):

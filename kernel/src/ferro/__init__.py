@@ -1,21 +1,11 @@
 """Ferro AI Gateway kernel: the plugin contract and the pieces plugins build on.
 
 Plugins import from here (and from :mod:`ferro.testing` in their tests) and nothing else.
+``__all__`` is that surface, grouped as README's "For plugin authors" lists it.
 """
 
-from ferro import wire
-from ferro.config import (
-    BreakerConfig,
-    Config,
-    Duration,
-    PluginConfig,
-    ProviderSettings,
-    RetryConfig,
-    StrategyConfig,
-    TargetConfig,
-    load_config,
-    parse_config,
-)
+from ferro import embeddings, wire
+from ferro.config import Config, Duration, ProviderSettings, StrategyConfig, load_config, parse_config
 from ferro.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -34,72 +24,102 @@ from ferro.errors import (
 )
 from ferro.hookspecs import hookimpl
 from ferro.openai_compat import OpenAICompatibleProvider
-from ferro.plugins import make_plugin_manager
-from ferro.provider import BaseProvider, NoOptions
-from ferro.resilience import BreakerState, CircuitBreaker, backoff_delay
-from ferro.sse import iter_sse
-from ferro.types import (
+from ferro.operations import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    Answer,
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    CompletionsRequest,
+    CompletionsResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    Operation,
+    OperationRequest,
+    RawFrames,
+    Usage,
+)
+from ferro.plugins import make_plugin_manager
+from ferro.provider import BaseProvider, NoOptions
+from ferro.resilience import BreakerState
+from ferro.sse import iter_sse
+from ferro.types import (
+    Attempt,
+    Cache,
     Exchange,
+    Identity,
     ModelInfo,
     Plugin,
     Provider,
-    RawFrames,
     RequestContext,
     Strategy,
     Target,
-    Usage,
 )
 from ferro.version import __version__
 
-__all__ = [
-    "AuthenticationError",
-    "BaseProvider",
-    "BreakerConfig",
+__all__ = [  # noqa: RUF022 (grouped as README lists it)
+    # hooks and the plugin manager
+    "hookimpl",
+    "make_plugin_manager",
+    # contracts
+    "Attempt",
+    "Cache",
+    "Plugin",
+    "Provider",
+    "Strategy",
+    # what the pipeline hands plugins
+    "Exchange",
+    "Identity",
+    "ModelInfo",
+    "RequestContext",
+    "Target",
     "BreakerState",
+    # operations and their values
+    "CHAT",
+    "COMPLETIONS",
+    "EMBEDDINGS",
+    "Answer",
     "ChatChunk",
     "ChatRequest",
     "ChatResponse",
-    "CircuitBreaker",
-    "CircuitOpenError",
-    "Config",
-    "ConfigError",
-    "Duration",
-    "Exchange",
-    "GatewayError",
-    "InvalidRequestError",
-    "ModelInfo",
-    "ModelNotFoundError",
+    "CompletionsRequest",
+    "CompletionsResponse",
+    "EmbeddingsRequest",
+    "EmbeddingsResponse",
+    "Operation",
+    "OperationRequest",
+    "RawFrames",
+    "Usage",
+    # building providers
+    "BaseProvider",
     "NoOptions",
     "OpenAICompatibleProvider",
+    "embeddings",
+    "iter_sse",
+    "wire",
+    # errors
+    "AuthenticationError",
+    "CircuitOpenError",
+    "ConfigError",
+    "GatewayError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
     "PermissionDeniedError",
-    "Plugin",
-    "PluginConfig",
     "PluginError",
-    "Provider",
-    "ProviderSettings",
     "RateLimitError",
-    "RawFrames",
     "RejectedError",
-    "RequestContext",
-    "RetryConfig",
-    "Strategy",
-    "StrategyConfig",
-    "Target",
-    "TargetConfig",
     "UpstreamConnectionError",
     "UpstreamError",
     "UpstreamTimeoutError",
-    "Usage",
-    "__version__",
-    "backoff_delay",
     "can_fall_back",
-    "hookimpl",
-    "iter_sse",
+    # configuration
+    "Config",
+    "Duration",
+    "ProviderSettings",
+    "StrategyConfig",
     "load_config",
-    "make_plugin_manager",
     "parse_config",
-    "wire",
+    "__version__",
 ]

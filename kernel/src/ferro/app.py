@@ -1,15 +1,11 @@
-"""``create_app(config, pm)``: the aiohttp application. Routes, the one middleware, the shared
-client session, and the firing of ``exchange_completed`` after each reply is sent."""
+"""``create_app(config, pm)``: the aiohttp application. Routes (each a codec over the one
+pipeline), the middleware, the shared client session, and config reload."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import inspect
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -18,69 +14,31 @@ import orjson
 from aiohttp import web
 
 from ferro.config import Config
-from ferro.errors import AuthenticationError, GatewayError, InvalidRequestError, error_body
-from ferro.gateway import ChunkStream, Gateway
+from ferro.errors import GatewayError, error_body
+from ferro.events import Events
+from ferro.gateway import Gateway
+from ferro.pipeline import REQUEST_ID, Pipeline
 from ferro.plugins import FerroPluginManager
 from ferro.registry import Registry, build_registry
-from ferro.sse import DONE, encode_event
-from ferro.streaming import StreamAssembler
-from ferro.types import ChatChunk, ChatResponse, Exchange, RawFrames, RequestContext, Usage
-from ferro.validation import parse_chat_request
+from ferro.routes.openai import CODECS, json_error
 
-__all__ = ["GATEWAY", "create_app"]
+__all__ = ["PIPELINE", "REQUEST_ID", "create_app", "reload"]
 
 log = logging.getLogger("ferro.app")
 
-GATEWAY = web.AppKey("ferro_gateway", Gateway)
-CONFIG = web.AppKey("ferro_config", Config)
+PIPELINE = web.AppKey("ferro_pipeline", Pipeline)
 PLUGIN_MANAGER = web.AppKey("ferro_plugin_manager", FerroPluginManager)
 REGISTRY = web.AppKey("ferro_registry", Registry)
+ENV = web.AppKey("ferro_env", Mapping)
 SESSION = web.AppKey("ferro_session", aiohttp.ClientSession)
-EVENTS = web.AppKey("ferro_events", object)
-REQUEST_ID = web.RequestKey("ferro_request_id", str)
-API_KEY = web.RequestKey("ferro_api_key", str)
 
-MAX_BACKGROUND_TASKS = 1000
 _JSON = "application/json"
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no"}
-
-
-class Events:
-    """The ``exchange_completed`` listeners, resolved once, and their bounded background tasks."""
-
-    def __init__(self, pm: FerroPluginManager) -> None:
-        self.listeners: list[Callable[..., Any]] = [
-            impl.function for impl in pm.hook.exchange_completed.get_hookimpls()
-        ]
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.dropped = 0
-
-    def emit(self, exchange: Exchange) -> None:
-        for listener in self.listeners:
-            try:
-                result = listener(exchange=exchange)
-            except Exception:
-                log.exception("exchange_completed listener %r failed", listener)
-                continue
-            if inspect.isawaitable(result):
-                if len(self.tasks) >= MAX_BACKGROUND_TASKS:
-                    self.dropped += 1
-                    if inspect.iscoroutine(result):
-                        result.close()
-                    continue
-                task = asyncio.ensure_future(result)
-                self.tasks.add(task)
-                task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("exchange_completed listener failed", exc_info=task.exception())
-
-    async def drain(self) -> None:
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=5)
+#: Routes other packages add, for the 404 of a gateway that does not have them.
+_ROUTES_ELSEWHERE = {
+    "/metrics": "ferro-metrics-prometheus",
+    "/dashboard": "ferro-dashboard",
+    "/admin": "ferro-admin",
+}
 
 
 def create_app(
@@ -93,21 +51,41 @@ def create_app(
     """Build the gateway app for ``config``. Raises ConfigError before anything is served."""
     env = os.environ if env is None else env
     registry = registry or build_registry(pm)
-    gateway = Gateway(config, registry, env)
+    gateway = Gateway(config, registry, env)  # its providers get the session at start-up
     app = web.Application(client_max_size=config.server.max_body_size,
-                          middlewares=[_middleware(config)])
-    app[GATEWAY] = gateway
-    app[CONFIG] = config
+                          middlewares=[_middleware])
+    app[PIPELINE] = Pipeline(gateway, Events(pm))
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
-    app[EVENTS] = Events(pm)
-    app.router.add_post("/v1/chat/completions", chat_completions)
+    app[ENV] = env
+    for path, codec in CODECS.items():
+        app.router.add_post(path, _route(codec))
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/health", health)
     app.cleanup_ctx.append(_client_session)
-    app.on_response_prepare.append(_response_headers(config))
+    app.on_response_prepare.append(_response_headers)
     pm.hook.configure_app(app=app, config=config)
     return app
+
+
+def reload(app: web.Application, config: Config) -> Gateway:
+    """Validate and build ``config``, then serve it: new requests use it at once, requests
+    in flight finish on the old one. Breaker state carries over for targets that did not
+    change. Raises ConfigError (the old config keeps serving)."""
+    pipeline = app[PIPELINE]
+    gateway = Gateway(config, app[REGISTRY], app[ENV], app[SESSION],
+                      previous=pipeline.gateway)
+    pipeline.swap(gateway)
+    log.info("config reloaded (strategy %s; providers: %s)", config.strategy.mode,
+             ", ".join(gateway.providers))
+    return gateway
+
+
+def _route(codec: Any) -> Callable[[web.Request], Any]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await request.app[PIPELINE].serve(request, codec)
+
+    return handler
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
@@ -117,236 +95,97 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
         skip_auto_headers=("User-Agent",),
     )
     app[SESSION] = session
-    for provider in app[GATEWAY].providers.values():
-        provider.session = session  # type: ignore[attr-defined]
+    pipeline = app[PIPELINE]
+    pipeline.gateway.bind(session)
     yield
-    await app[EVENTS].drain()  # type: ignore[attr-defined]
-    await app[GATEWAY].aclose()
+    await pipeline.events.drain()
+    await pipeline.gateway.aclose()
     await session.close()
 
 
 # --- middleware -------------------------------------------------------------------------------
 
 
-def json_error(exc: GatewayError) -> web.Response:
-    """The error as JSON. ``x-should-retry`` says whether trying again may help: the header
-    OpenAI's own API sends, and its SDKs obey."""
-    headers = {**exc.headers, "x-should-retry": "true" if exc.retryable else "false"}
-    return web.Response(status=exc.status, body=exc.to_json(), content_type=_JSON,
-                        headers=headers)
+@web.middleware
+async def _middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    """Request id, CORS preflight, and the one error schema on every route."""
+    rid = request.headers.get("X-Request-ID")
+    if not rid or len(rid) > 128 or not rid.isprintable():
+        rid = os.urandom(16).hex()
+    request[REQUEST_ID] = rid
+    if request.method == "OPTIONS" and request.headers.get("Origin") \
+            and request.app[PIPELINE].gateway.cors:
+        return web.Response(status=204)
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        return json_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _http_error(request, exc)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(GatewayError("internal error; the details have been logged"))
 
 
-def _http_error(exc: web.HTTPException) -> web.Response:
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
         exc.status, "http_error")
     kind = "invalid_request_error" if exc.status < 500 else "server_error"
-    message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-    if exc.status == 413:
-        message = f"request body too large: {message}"
-    body = error_body(message, kind, code)
-    return web.Response(status=exc.status, body=orjson.dumps(body), content_type=_JSON)
-
-
-def _middleware(config: Config) -> Callable[..., Any]:
-    keys = {hashlib.sha256(k.encode()).digest() for k in config.server.api_keys if k}
-    cors = set(config.server.cors_origins)
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        rid = request.headers.get("X-Request-ID")
-        if not rid or len(rid) > 128 or not rid.isprintable():
-            rid = os.urandom(16).hex()
-        request[REQUEST_ID] = rid
-        if request.method == "OPTIONS" and cors and request.headers.get("Origin"):
-            return web.Response(status=204)
-        try:
-            if keys and request.path.startswith("/v1/"):
-                request[API_KEY] = _authenticate(request, keys)
-            return await handler(request)
-        except GatewayError as exc:
-            return json_error(exc)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return _http_error(exc)
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return json_error(GatewayError("internal error; the details have been logged"))
-
-    return middleware
-
-
-def _authenticate(request: web.Request, keys: set[bytes]) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("missing API key: send it as 'Authorization: Bearer <key>'")
-    token = token.strip()
-    if hashlib.sha256(token.encode()).digest() not in keys:
-        raise AuthenticationError("invalid API key")
-    return token
-
-
-def _response_headers(config: Config) -> Callable[..., Any]:
-    cors = set(config.server.cors_origins)
-    any_origin = "*" in cors
-
-    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        rid = request.get(REQUEST_ID)
-        if rid:
-            response.headers["X-Request-ID"] = rid
-        origin = request.headers.get("Origin")
-        if cors and origin and (any_origin or origin in cors):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            if request.method == "OPTIONS":
-                response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
-                response.headers["Access-Control-Allow-Headers"] = (
-                    request.headers.get("Access-Control-Request-Headers")
-                    or "Content-Type, Authorization, X-Request-ID")
-                response.headers["Access-Control-Max-Age"] = "86400"
-            else:
-                response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
-
-    return on_prepare
-
-
-# --- routes -----------------------------------------------------------------------------------
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    app = request.app
-    gateway = app[GATEWAY]
-    started = time.time()
-    t0 = time.perf_counter()
-    chat = parse_chat_request(await request.read())
-    gateway.resolve_model(chat)
-    ctx = RequestContext(chat, request[REQUEST_ID], api_key=request.get(API_KEY))
-    try:
-        result = await gateway.complete(ctx)
-        if isinstance(result, ChatResponse):
-            ctx.response = result
-            if gateway.after:  # may refuse the answer (an output guardrail)
-                await gateway.run_after(ctx)
-    except GatewayError as exc:
-        ctx.error = exc
-        await gateway.run_on_error(ctx)
-        _emit(app, ctx, started, t0, exc.status, "")
-        raise
-    if isinstance(result, ChatResponse):
-        resp = web.Response(body=ctx.response.to_json(), content_type=_JSON)
-        await resp.prepare(request)
-        await resp.write_eof()
-        _emit(app, ctx, started, t0, 200, result.provider)
-        return resp
-    return await _stream(request, gateway, ctx, result, started, t0)
-
-
-async def _stream(request: web.Request, gateway: Gateway, ctx: RequestContext,
-                  stream: ChunkStream, started: float, t0: float) -> web.StreamResponse:
-    resp = web.StreamResponse(headers=_SSE_HEADERS)
-    await resp.prepare(request)
-    include_usage = ctx.request.include_usage
-    assembler = StreamAssembler() if gateway.after else None
-    usage: Usage | None = None
-    error: GatewayError | None = None
-    pending: list[bytes] = []  # frames that arrived together, sent in one write
-
-    def add(chunk: ChatChunk | RawFrames) -> None:
-        nonlocal usage
-        if isinstance(chunk, RawFrames):
-            if assembler is None:
-                pending.append(chunk.frames)
-            else:
-                for one in chunk.chunks():
-                    add(one)
-            return
-        if assembler is not None:
-            assembler.add(chunk.as_dict())
-        if not chunk.carries_usage():
-            pending.extend((b"data: ", chunk.to_json(), b"\n\n"))
-            return
-        data = chunk.as_dict()
-        usage = Usage.from_openai(data["usage"])
-        if data.get("choices"):  # usage on a content chunk: split it off, as OpenAI does
-            rest = {k: v for k, v in data.items() if k != "usage"}
-            pending.extend((b"data: ", orjson.dumps(rest), b"\n\n"))
-            data = {**rest, "choices": [], "usage": data["usage"]}
-        if include_usage:
-            pending.extend((b"data: ", orjson.dumps(data), b"\n\n"))
-
-    try:
-        add(stream.first)
-        if not stream.first.more:
-            await resp.write(b"".join(pending))
-            pending.clear()
-        if stream.rest is not None:
-            async for chunk in stream.rest:
-                add(chunk)
-                if not chunk.more and pending:
-                    await resp.write(b"".join(pending))
-                    pending.clear()
-        pending.append(DONE)
-    except ConnectionResetError:  # the client went away: nothing more to send
-        error = InvalidRequestError("the client closed the connection", code="client_closed",
-                                    status=499)
-        pending.clear()
-    except (GatewayError, TimeoutError, aiohttp.ClientError, OSError) as exc:
-        error = stream.error_from(exc)
-        log.warning("stream %s failed after it started: %s", ctx.request_id, error.message)
-        pending.append(encode_event(error.to_json()) + DONE)
-    except Exception:  # a bug, here or in a provider: end the stream cleanly all the same
-        log.exception("stream %s failed after it started", ctx.request_id)
-        error = GatewayError("internal error; the details have been logged")
-        pending.append(encode_event(error.to_json()) + DONE)
-    finally:
-        await stream.close(error)
-    if pending:
-        with contextlib.suppress(ConnectionResetError):
-            await resp.write(b"".join(pending))
-    provider = stream.target.name if stream.target else ""
-    ctx.usage = usage
-    if error is None:
-        if assembler is not None:
-            ctx.response = assembler.response(provider, usage)
-            try:  # the answer is already with the client: a plugin can no longer change it
-                await gateway.run_after(ctx)
-            except GatewayError as exc:
-                log.error("after_request on a sent stream %s failed: %s", ctx.request_id,
-                          exc.message)
+    if exc.status == 404:
+        message = _not_found(request)
+    elif exc.status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
+        message = f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
+    elif exc.status == 413:
+        message = f"request body too large: {exc.text}"
     else:
-        ctx.error = error
-        await gateway.run_on_error(ctx)
-    _emit(request.app, ctx, started, t0, error.status if error else 200, provider, usage)
-    return resp
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") \
+            else exc.reason
+    body = error_body(message, kind, code)
+    return web.Response(status=exc.status, body=orjson.dumps(body), content_type=_JSON,
+                        headers={"x-should-retry": "false"})
 
 
-def _emit(app: web.Application, ctx: RequestContext, started: float, t0: float, status: int,
-          provider: str, usage: Usage | None = None) -> None:
-    events: Events = app[EVENTS]  # type: ignore[assignment]
-    if not events.listeners:
-        return
-    if usage is None and ctx.response is not None:
-        usage = ctx.response.usage
-    events.emit(Exchange(
-        request_id=ctx.request_id,
-        model=ctx.request.body.get("model", ""),
-        provider=provider,
-        stream=ctx.request.stream,
-        status=status,
-        started=started,
-        duration=time.perf_counter() - t0,
-        usage=usage or Usage(),
-        error=ctx.error,
-        api_key=ctx.api_key,
-        metadata=ctx.metadata,
-    ))
+def _not_found(request: web.Request) -> str:
+    for prefix, package in _ROUTES_ELSEWHERE.items():
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return (f"{request.path} is not served here: install {package} to add it "
+                    f"(`pip install {package}`)")
+    served = sorted({f"{route.method} {route.resource.canonical}"
+                     for route in request.app.router.routes()
+                     if route.resource is not None and route.method != "HEAD"})
+    return f"no route {request.method} {request.path}; this gateway serves: {', '.join(served)}"
+
+
+async def _response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    rid = request.get(REQUEST_ID)
+    if rid:
+        response.headers["X-Request-ID"] = rid
+    cors = request.app[PIPELINE].gateway.cors
+    origin = request.headers.get("Origin")
+    if cors and origin and ("*" in cors or origin in cors):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = (
+                request.headers.get("Access-Control-Request-Headers")
+                or "Content-Type, Authorization, X-Request-ID")
+            response.headers["Access-Control-Max-Age"] = "86400"
+        else:
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
+
+
+# --- routes outside the pipeline --------------------------------------------------------------
 
 
 async def list_models(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY]
+    gateway = request.app[PIPELINE].gateway
+    gateway.authenticate(request.headers.get("Authorization"))
     lists = await asyncio.gather(*(p.list_models() for p in gateway.providers.values()))
     seen: set[str] = set()
     data = []
@@ -364,7 +203,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY]
+    gateway = request.app[PIPELINE].gateway
     deep = request.query.get("deep", "").lower() in ("1", "true", "yes")
     names = list(gateway.providers)
     providers = [gateway.providers[n] for n in names]
@@ -376,7 +215,8 @@ async def health(request: web.Request) -> web.Response:
     entries = []
     for name, provider, result in zip(names, providers, results, strict=True):
         entry: dict[str, Any] = {"name": name, "status": "available",
-                                 "models": len(provider.static_models())}
+                                 "models": len(provider.static_models()),
+                                 "operations": sorted(provider.operations)}
         if isinstance(result, BaseException):
             entry["status"] = "unavailable"
             entry["message"] = (result.message if isinstance(result, GatewayError)

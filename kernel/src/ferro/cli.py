@@ -56,7 +56,7 @@ def build_cli(pm: FerroPluginManager) -> click.Group:
                 config.server.host = host
             if port is not None:
                 config.server.port = port
-            run(config, pm)
+            run(config, pm, config_path=config_path)
         except ConfigError as exc:
             raise click.ClickException(exc.message) from None
 

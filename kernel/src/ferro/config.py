@@ -25,6 +25,7 @@ from ferro.errors import ConfigError
 
 __all__ = [
     "BreakerConfig",
+    "CacheConfig",
     "Condition",
     "Config",
     "ConfigSource",
@@ -181,6 +182,16 @@ class ServerConfig:
 
 
 @attrs.define
+class CacheConfig:
+    """The response cache: a backend registered through ``register_caches`` (none when
+    empty), how long an answer is kept, and the backend's own ``options``."""
+
+    backend: str = ""
+    ttl: Duration = Duration(300.0)
+    options: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.define
 class ConfigSource:
     """Where a config came from, to turn a key path into a file line."""
 
@@ -204,6 +215,7 @@ class Config:
     aliases: dict[str, str] = attrs.Factory(dict)
     providers: dict[str, ProviderSettings] = attrs.Factory(dict)
     server: ServerConfig = attrs.Factory(ServerConfig)
+    cache: CacheConfig = attrs.Factory(CacheConfig)
     source: ConfigSource = attrs.field(factory=lambda: ConfigSource(None), eq=False, repr=False)
 
     def error(self, keys: tuple[Any, ...], message: str) -> ConfigError:

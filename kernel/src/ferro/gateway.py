@@ -1,98 +1,95 @@
-"""``Gateway``: a config applied. It holds the provider instances, the targets, the strategy
-and the plugin chains, all resolved once into plain lists, and runs one request through
-them: plugins, cache short-circuit, strategy, provider call (through breaker), plugins.
+"""``Gateway``: a config built into the parts a request needs, all resolved once into plain
+attributes and lists: provider instances, targets with their breakers, the strategy, the
+plugin chains, the cache, the accepted API keys.
 
-Streams and non-streams take the same path; a stream is "called" when its first chunk
-arrives, so the strategy can retry or fall back until then.
+A gateway is immutable once built. Reloading builds a new one (carrying breaker state over
+for targets that did not change) and swaps it in; requests in flight finish on the one
+they started with (see :class:`ferro.pipeline.Pipeline`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn
 
 import aiohttp
 import attrs
 import orjson
 
-from ferro.config import STAGES, Config, ProviderSettings, RetryConfig, structure
+from ferro.config import STAGES, Config, ConfigSource, ProviderSettings, RetryConfig, structure
 from ferro.errors import (
-    CircuitOpenError,
+    AuthenticationError,
     ConfigError,
     GatewayError,
+    InvalidRequestError,
     ModelNotFoundError,
     PluginError,
     RejectedError,
-    UpstreamError,
-    transport_error,
 )
+from ferro.operations import ChatChunk, OperationRequest
 from ferro.registry import Registry
 from ferro.resilience import CircuitBreaker
-from ferro.types import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Provider,
-    RawFrames,
-    RequestContext,
-    Target,
-)
+from ferro.types import Cache, Identity, Provider, RequestContext, Target
 
-__all__ = ["ChunkStream", "Gateway"]
+__all__ = ["Gateway", "build_options"]
 
 log = logging.getLogger("ferro.gateway")
 
 PluginStep = tuple[str, Callable[[RequestContext], Awaitable[Any]]]
+ChunkStep = tuple[str, Callable[[RequestContext, ChatChunk], Awaitable[ChatChunk | None]]]
 
 
-@attrs.define(eq=False)
-class ChunkStream:
-    """A stream whose first chunk has arrived. Read ``first``, then iterate ``rest`` (None
-    when there is no more); then call :meth:`close` with the error that ended it, if any."""
-
-    target: Target | None
-    first: ChatChunk | RawFrames
-    rest: AsyncGenerator[ChatChunk | RawFrames, None] | None = None
-    _done: Callable[[GatewayError | None], None] | None = None
-
-    def error_from(self, exc: BaseException) -> GatewayError:
-        """The GatewayError for what interrupted reading the stream."""
-        if isinstance(exc, GatewayError):
-            return exc
-        return transport_error(self.target.name if self.target else "upstream", exc)
-
-    async def close(self, error: GatewayError | None) -> None:
-        close = getattr(self.rest, "aclose", None)
-        if close is not None:
-            await close()  # release the upstream connection at once
-        if self._done is not None:
-            self._done(error)
+def build_options(cls: type, options: Mapping[str, Any], source: ConfigSource,
+                  at: tuple[Any, ...]) -> Any:
+    """A plugin class's options: an instance of its attrs ``Options`` class when it declares
+    one (errors located in the config file), else the mapping as it is. Every plugin kind
+    (provider, strategy, plugin, cache, storage) declares its options this way."""
+    options_cls = getattr(cls, "Options", None)
+    if options_cls is None:
+        return dict(options)
+    if isinstance(options, options_cls):
+        return options
+    return structure(dict(options), options_cls, source, at)
 
 
 class Gateway:
-    def __init__(self, config: Config, registry: Registry, env: Mapping[str, str]) -> None:
-        """Build everything the config asks for; providers get their HTTP session when the
-        app starts (``create_app``'s cleanup context)."""
+    def __init__(self, config: Config, registry: Registry, env: Mapping[str, str],
+                 session: aiohttp.ClientSession | None = None, *,
+                 previous: Gateway | None = None) -> None:
+        """Build everything the config asks for, or raise a located ConfigError. Without a
+        session (the app has none before it starts), :meth:`bind` gives it later."""
         self.config = config
         self.registry = registry
         self.aliases = dict(config.aliases)
         self.providers: dict[str, Provider] = {}
         self.skipped: list[str] = []
-        self._build_providers(env)
-        self.targets = self._build_targets()
+        self._build_providers(env, session)
+        self.targets = self._build_targets(previous)
         strategy_cls = registry.lookup("strategies", config.strategy.mode,
                                        config.source.locate(("strategy", "mode")))
-        self.strategy = strategy_cls(config.strategy, self.targets)
+        strategy_config = attrs.evolve(config.strategy, options=build_options(
+            strategy_cls, config.strategy.options, config.source, ("strategy", "options")))
+        self.strategy = strategy_cls(strategy_config, self.targets)
         self.before: list[PluginStep] = []
         self.after: list[PluginStep] = []
+        self.on_chunk: list[ChunkStep] = []
         self.on_error: list[PluginStep] = []
         self._build_plugins()
+        self.cache: Cache | None = self._build_cache()
+        self._keys = {hashlib.sha256(k.encode()).digest(): i
+                      for i, k in enumerate(config.server.api_keys) if k}
+        self.cors = frozenset(config.server.cors_origins)
+        self.in_flight = 0
+        self._retired = False
+        self._closed = False
 
     # --- building ---------------------------------------------------------------------------
 
-    def _build_providers(self, env: Mapping[str, str]) -> None:
+    def _build_providers(self, env: Mapping[str, str],
+                         session: aiohttp.ClientSession | None) -> None:
         config = self.config
         wanted: dict[str, ProviderSettings] = dict(config.providers)
         for i, target in enumerate(config.targets):
@@ -120,9 +117,9 @@ class Gateway:
                 self.skipped.append(name)
                 log.warning("provider %s skipped: %s is not set", name, cls.env_api_key)
                 continue
-            self.providers[name] = cls(name, resolved, None)
+            self.providers[name] = cls(name, resolved, session)
 
-    def _build_targets(self) -> list[Target]:
+    def _build_targets(self, previous: Gateway | None) -> list[Target]:
         config = self.config
         if not config.targets:
             if not self.providers:
@@ -140,6 +137,10 @@ class Gateway:
             if provider is None:
                 continue
             retry = tc.retry or first_retry
+            breaker = None
+            if tc.circuit_breaker:
+                breaker = (_unchanged_breaker(previous, self.config, tc.virtual_key)
+                           or CircuitBreaker(tc.circuit_breaker))
             targets.append(Target(
                 name=tc.virtual_key,
                 provider=provider,
@@ -147,7 +148,7 @@ class Gateway:
                 attempts=retry.attempts,
                 backoff=retry.backoff,
                 max_backoff=retry.max_backoff,
-                breaker=CircuitBreaker(tc.circuit_breaker) if tc.circuit_breaker else None,
+                breaker=breaker,
             ))
         if not targets:
             missing = ", ".join(self.skipped) or "?"
@@ -168,10 +169,7 @@ class Gateway:
             key = (entry.name, orjson.dumps(entry.config, option=orjson.OPT_SORT_KEYS))
             instance = shared.get(key)
             if instance is None:
-                options: Any = entry.config
-                config_cls = getattr(cls, "Config", None)
-                if config_cls is not None:
-                    options = structure(entry.config, config_cls, self.config.source,
+                options = build_options(cls, entry.config, self.config.source,
                                         (*where, "config"))
                 try:
                     instance = cls(options)
@@ -180,169 +178,151 @@ class Gateway:
                                       f"plugin {entry.name!r}: {exc}") from None
                 shared[key] = instance
             method = getattr(instance, entry.stage, None)
-            if method is None:
+            on_chunk = getattr(instance, "on_chunk", None) if entry.stage == "after_request" \
+                else None
+            if method is None and on_chunk is None:
                 stages = [s for s in STAGES if hasattr(instance, s)]
                 raise ConfigError(
                     f"{self.config.source.locate((*where, 'stage'))}: plugin {entry.name!r} "
                     f"does not run at {entry.stage} (it supports: {', '.join(stages) or 'none'})")
-            chains[entry.stage].append((entry.name, method))
+            if method is not None:
+                chains[entry.stage].append((entry.name, method))
+            if on_chunk is not None:
+                self.on_chunk.append((entry.name, on_chunk))
+
+    def _build_cache(self) -> Cache | None:
+        spec = self.config.cache
+        if not spec.backend:
+            return None
+        source = self.config.source
+        cls = self.registry.lookup("caches", spec.backend, source.locate(("cache", "backend")))
+        return cls(build_options(cls, spec.options, source, ("cache", "options")), spec.ttl)
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def bind(self, session: aiohttp.ClientSession) -> None:
+        """Give the providers of a gateway built before the app started its session."""
+        for provider in self.providers.values():
+            provider.session = session  # type: ignore[attr-defined]
+
+    def enter(self) -> None:
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self._retired and self.in_flight == 0:
+            asyncio.ensure_future(self.aclose())
+
+    def retire(self) -> None:
+        """Replaced by a newer config: close once the last request on it has finished."""
+        self._retired = True
+        if self.in_flight == 0:
+            asyncio.ensure_future(self.aclose())
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for provider in self.providers.values():
-            close = getattr(provider, "aclose", None)
-            if close is not None:
-                await close()
+            await provider.aclose()
 
-    # --- serving ----------------------------------------------------------------------------
+    # --- the steps a request takes (called by the pipeline) ---------------------------------
 
-    def resolve_model(self, request: ChatRequest) -> None:
-        model = request.body["model"]
-        alias = self.aliases.get(model)
+    def authenticate(self, authorization: str | None) -> Identity | None:
+        """The caller of a ``/v1/*`` request, or None when no keys are configured."""
+        if not self._keys:
+            return None
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("missing API key: send it as 'Authorization: Bearer <key>'")
+        digest = hashlib.sha256(token.encode()).digest()
+        index = self._keys.get(digest)  # looked up by hash: no timing reveals the key
+        if index is None:
+            raise AuthenticationError("invalid API key")
+        return Identity(key_id="cfg-" + digest[:6].hex(), name=f"server.api_keys[{index}]",
+                        scopes=frozenset({"inference"}))
+
+    def resolve_model(self, request: OperationRequest) -> None:
+        alias = self.aliases.get(request.body["model"])
         if alias is not None:
             request.body["model"] = alias
 
+    def check_route(self, ctx: RequestContext) -> None:
+        """A 400 before routing when no target serves the model, or none of those that
+        serve it serves the operation."""
+        model, operation = ctx.request.model, ctx.request.operation
+        serving = [t for t in self.targets if t.provider.supports_model(model)]
+        if not serving:
+            raise ModelNotFoundError(f"no provider supports model: {model}", param="model")
+        if any(operation.name in t.provider.operations for t in serving):
+            return
+        names = ", ".join(t.name for t in serving)
+        which = f"provider {names} does" if len(serving) == 1 else f"providers {names} do"
+        raise InvalidRequestError(f"{which} not serve {operation.name} (model {model})",
+                                  code="unsupported_operation", param="model")
+
     async def run_before(self, ctx: RequestContext) -> None:
         for name, step in self.before:
-            await _run_plugin(name, step, ctx)
+            await run_plugin(name, step, ctx)
             if ctx.response is not None:
                 return
 
     async def run_after(self, ctx: RequestContext) -> None:
         for name, step in self.after:
-            await _run_plugin(name, step, ctx)
+            await run_plugin(name, step, ctx)
 
     async def run_on_error(self, ctx: RequestContext) -> None:
         for name, step in self.on_error:
             try:
-                await _run_plugin(name, step, ctx)
+                await run_plugin(name, step, ctx)
             except GatewayError as exc:
                 log.error("on_error plugin %s failed: %s", name, exc.message)
 
-    def check_model(self, model: str) -> None:
-        for target in self.targets:
-            if target.provider.supports_model(model):
-                return
-        raise ModelNotFoundError(f"no provider supports model: {model}", param="model")
-
-    async def complete(self, ctx: RequestContext) -> ChatResponse | ChunkStream:
-        """Run ``before_request`` plugins, then the strategy; returns a response, or a stream
-        whose first chunk has arrived. ``after_request``/``on_error`` are the caller's, once
-        the outcome is known (for a stream: once it has ended)."""
-        await self.run_before(ctx)
-        if ctx.response is not None:
-            if ctx.request.stream:
-                return ChunkStream(None, *_chunks_of(ctx.response, ctx.request.include_usage))
-            return ctx.response
-        self.check_model(ctx.request.model)
-        request = ctx.request
-        if request.stream:
-            return await self.strategy.route(request, lambda t: _call_stream(t, request))
-        return await self.strategy.route(request, lambda t: _call_chat(t, request))
+    async def run_on_chunk(self, ctx: RequestContext, chunk: ChatChunk) -> ChatChunk | None:
+        for name, step in self.on_chunk:
+            try:
+                result = await step(ctx, chunk)
+            except Exception as exc:
+                _raise_plugin_failure(name, exc)
+            if result is None:
+                return None
+            chunk = result
+        return chunk
 
 
-def _admit(target: Target) -> None:
-    if target.breaker is not None and not target.breaker.allow():
-        raise CircuitOpenError(f"circuit breaker open for {target.name}")
+def _unchanged_breaker(previous: Gateway | None, config: Config,
+                       name: str) -> CircuitBreaker | None:
+    """The previous config's breaker for target ``name`` when neither the target nor its
+    provider changed."""
+    if previous is None:
+        return None
+    old = next((t for t in previous.targets if t.name == name), None)
+    if old is None or old.breaker is None:
+        return None
+    new_tc = next(tc for tc in config.targets if tc.virtual_key == name)
+    old_tc = next((tc for tc in previous.config.targets if tc.virtual_key == name), None)
+    if old_tc != new_tc or previous.config.providers.get(name) != config.providers.get(name):
+        return None
+    return old.breaker
 
 
-def _failed(target: Target, exc: BaseException) -> BaseException:
-    """Record a failed call on the target's breaker; the exception to raise for it."""
-    _record(target.breaker, exc)
-    return _as_gateway_error(target.name, exc)
-
-
-async def _call_chat(target: Target, request: ChatRequest) -> ChatResponse:
-    _admit(target)
-    try:
-        response = await target.provider.chat(request)
-    except BaseException as exc:
-        err = _failed(target, exc)
-        if err is exc:
-            raise
-        raise err from exc
-    _record(target.breaker, None)
-    return response
-
-
-async def _call_stream(target: Target, request: ChatRequest) -> ChunkStream:
-    _admit(target)
-    agen = cast(AsyncGenerator[ChatChunk | RawFrames, None],
-                target.provider.stream(request).__aiter__())
-    try:
-        first = await agen.__anext__()
-    except StopAsyncIteration:
-        exc = UpstreamError(f"{target.name} sent an empty stream", provider=target.name,
-                            code="stream_truncated", retryable=True)
-        raise _failed(target, exc) from None
-    except BaseException as exc:
-        err = _failed(target, exc)
-        if err is exc:
-            raise
-        raise err from exc
-    return ChunkStream(target, first, agen, lambda error: _record(target.breaker, error))
-
-
-def _record(breaker: CircuitBreaker | None, exc: BaseException | None) -> None:
-    if breaker is None:
-        return
-    if exc is None:
-        breaker.record_success()
-    elif isinstance(exc, GatewayError) and not exc.retryable and exc.status < 500:
-        breaker.record_success()  # the upstream answered; the request was at fault
-    elif isinstance(exc, GatewayError | asyncio.TimeoutError | aiohttp.ClientError | OSError):
-        breaker.record_failure()
-    else:
-        breaker.release()
-
-
-def _as_gateway_error(name: str, exc: BaseException) -> BaseException:
-    if isinstance(exc, GatewayError | asyncio.CancelledError) or not isinstance(exc, Exception):
-        return exc
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ClientError | OSError):
-        return transport_error(name, exc)
-    log.exception("provider %s raised %s", name, type(exc).__name__, exc_info=exc)
-    return UpstreamError(f"provider {name} failed: {type(exc).__name__}: {exc}", provider=name,
-                         status=502, code="provider_error", retryable=True)
-
-
-async def _run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]],
-                      ctx: RequestContext) -> None:
+async def run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]],
+                     ctx: RequestContext) -> None:
     try:
         await step(ctx)
-    except RejectedError as exc:
+    except Exception as exc:
+        _raise_plugin_failure(name, exc)
+
+
+def _raise_plugin_failure(name: str, exc: Exception) -> NoReturn:
+    """A rejection names its plugin; any other exception is a bug, logged and answered as
+    a clean 500 ``plugin_error``."""
+    if isinstance(exc, RejectedError):
         if not exc.message.startswith(f"request rejected by {name}"):
             exc.message = f"request rejected by {name}: {exc.message}"
-        raise
-    except GatewayError:
-        raise
-    except Exception as exc:
-        log.exception("plugin %s raised %s", name, type(exc).__name__)
-        raise PluginError(f"plugin {name} failed; the error has been logged") from exc
-
-
-def _chunks_of(response: ChatResponse,
-               include_usage: bool) -> tuple[ChatChunk, AsyncGenerator[ChatChunk, None]]:
-    """Replay a complete response (a cache hit) as a stream."""
-    body = response.body
-    base = {"id": body.get("id", ""), "object": "chat.completion.chunk",
-            "created": body.get("created", 0), "model": body.get("model", "")}
-    chunks = []
-    for choice in body.get("choices", []):
-        message = dict(choice.get("message") or {})
-        delta = {k: v for k, v in message.items() if v is not None}
-        tool_calls = delta.get("tool_calls")
-        if tool_calls:
-            delta["tool_calls"] = [{**tc, "index": i} for i, tc in enumerate(tool_calls)]
-        chunks.append(ChatChunk({**base, "choices": [
-            {"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]}))
-        chunks.append(ChatChunk({**base, "choices": [
-            {"index": choice.get("index", 0), "delta": {},
-             "finish_reason": choice.get("finish_reason", "stop")}]}))
-    if include_usage and body.get("usage"):
-        chunks.append(ChatChunk({**base, "choices": [], "usage": body["usage"]}))
-
-    async def rest() -> AsyncGenerator[ChatChunk, None]:
-        for chunk in chunks[1:]:
-            yield chunk
-
-    return chunks[0], rest()
+        raise exc
+    if isinstance(exc, GatewayError):
+        raise exc
+    log.exception("plugin %s raised %s", name, type(exc).__name__, exc_info=exc)
+    raise PluginError(f"plugin {name} failed; the error has been logged") from exc

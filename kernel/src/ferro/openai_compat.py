@@ -4,7 +4,12 @@ speaks it (OpenAI itself, Groq, Together, Mistral, DeepSeek, Azure OpenAI, Ollam
 Requests pass through whole: every field the client sent reaches the upstream (tools,
 response_format, stream_options, fields this gateway has never heard of), with only the
 model name mapped. Streams are relayed chunk by chunk without re-encoding. Subclasses
-change what truly differs: :meth:`chat_url`, :meth:`auth_headers`, :meth:`prepare_body`.
+change what truly differs: :meth:`url`, :meth:`auth_headers`, :meth:`prepare_body`.
+
+Embeddings (for subclasses that list ``"embeddings"`` in ``operations``) are passed through
+too, split into batches of ``max_embedding_batch`` inputs and merged back. Legacy
+completions go to the upstream's own ``/completions`` when ``native_completions`` is set or
+the base URL is a custom one (an OpenAI-compatible server), else through chat.
 """
 
 from __future__ import annotations
@@ -15,17 +20,33 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ferro.config import ProviderSettings
+from ferro.embeddings import in_batches, merge_embeddings
 from ferro.errors import UpstreamError
+from ferro.operations import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    CompletionsRequest,
+    CompletionsResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    OperationRequest,
+    RawFrames,
+)
 from ferro.provider import BaseProvider
 from ferro.sse import split_events
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames
+from ferro.types import ModelInfo
 
 __all__ = ["OpenAICompatibleProvider"]
 
 
 class OpenAICompatibleProvider(BaseProvider):
     chat_path: ClassVar[str] = "/chat/completions"
+    completions_path: ClassVar[str] = "/completions"
+    embeddings_path: ClassVar[str] = "/embeddings"
     models_path: ClassVar[str] = "/models"
+    #: Whether the default upstream has OpenAI's legacy ``/completions`` endpoint.
+    native_completions: ClassVar[bool] = False
     #: Whether the upstream understands ``stream_options.include_usage`` (when it does not,
     #: ``stream_options`` is left out; such upstreams send usage on their last chunk).
     stream_usage_option: ClassVar[bool] = True
@@ -57,15 +78,29 @@ class OpenAICompatibleProvider(BaseProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    def url(self, path: str, model: str) -> str:
+        """The URL of an endpoint (``chat_path``, ``embeddings_path``...) for ``model``."""
+        return self.base_url + path
+
     def chat_url(self, model: str) -> str:
-        return self.base_url + self.chat_path
+        return self.url(self.chat_path, model)
+
+    @property
+    def completions_upstream(self) -> bool:
+        """Whether legacy completions go to the upstream's own endpoint."""
+        return self.native_completions or (bool(self.default_base_url)
+                                           and self.base_url != self.default_base_url)
 
     def models_url(self) -> str:
         return self.base_url + self.models_path
 
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
-        """The upstream request body: the client's, with the model mapped and, for streams,
-        usage always requested (the gateway needs it even when the client did not ask)."""
+        """The upstream chat request body; subclasses adapt it to their dialect."""
+        return self.passthrough_body(request)
+
+    def passthrough_body(self, request: OperationRequest) -> dict[str, Any]:
+        """The client's body with the model mapped and, for streams, usage always requested
+        (the gateway needs it even when the client did not ask)."""
         body = request.body
         model = self.upstream_model(body["model"])
         if model != body["model"]:
@@ -117,13 +152,60 @@ class OpenAICompatibleProvider(BaseProvider):
         data["provider"] = self.name
         return ChatResponse(data)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
+        body = self.prepare_body(request)
+        return self.relay(self.chat_url(body["model"]), body)
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        body = self.passthrough_body(request)
+        url = self.url(self.embeddings_path, body["model"])
+        inputs = request.inputs
+
+        async def call(batch: list[Any]) -> dict[str, Any]:
+            data = await self.request_json("POST", url, headers=self.headers,
+                                           body={**body, "input": batch} if batch is not inputs
+                                           else body)
+            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+                raise UpstreamError(
+                    f"{self.name} answered embeddings without data: {str(data)[:200]}",
+                    status=502, provider=self.name, code="invalid_upstream_response",
+                    retryable=True)
+            return data
+
+        if len(inputs) <= self.max_embedding_batch:
+            merged = await call(inputs)
+        else:
+            merged = merge_embeddings(await in_batches(inputs, self.max_embedding_batch, call))
+        merged["provider"] = self.name
+        return EmbeddingsResponse(merged)
+
+    async def completions(self, request: CompletionsRequest) -> CompletionsResponse:
+        if not self.completions_upstream:
+            return await super().completions(request)
+        body = self.passthrough_body(request)
+        data = await self.request_json("POST", self.url(self.completions_path, body["model"]),
+                                       body=body, headers=self.headers)
+        if not isinstance(data, dict) or "choices" not in data:
+            raise UpstreamError(
+                f"{self.name} answered without choices: {str(data)[:200]}",
+                status=502, provider=self.name, code="invalid_upstream_response", retryable=True,
+            )
+        data["provider"] = self.name
+        return CompletionsResponse(data)
+
+    def stream_completions(self, request: CompletionsRequest
+                           ) -> AsyncIterator[ChatChunk | RawFrames]:
+        if not self.completions_upstream:
+            return super().stream_completions(request)
+        body = self.passthrough_body(request)
+        return self.relay(self.url(self.completions_path, body["model"]), body)
+
+    async def relay(self, url: str, body: dict[str, Any]
+                    ) -> AsyncIterator[ChatChunk | RawFrames]:
         """Relay the upstream's SSE. What arrives in one read is one item: the raw frames
         when they need no attention (the common case: no parsing at all), else the parsed
         chunks (usage, an error, ``[DONE]``, or a chunk this provider adapts)."""
-        body = self.prepare_body(request)
-        async with self.open_stream(self.chat_url(body["model"]), body=body,
-                                    headers=self.stream_headers) as resp:
+        async with self.open_stream(url, body=body, headers=self.stream_headers) as resp:
             # sse.iter_frames' buffering, written inline on purpose: relayed through that
             # generator, each stream took one read and one write more and about 40% more
             # CPU (make bench, stream c=32: 449-486 vs 668-685 us per request).

@@ -43,7 +43,6 @@ class FerroPluginManager(pluggy.PluginManager):
         super().__init__("ferro")
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self.tracing = False
 
     def register_plugin(
         self, plugin: Any, name: str, distribution: str | None = None, version: str | None = None
@@ -94,7 +93,6 @@ def make_plugin_manager(
     if env.get("FERRO_TRACE_PLUGINS"):
         pm.trace.root.setwriter(lambda msg: log.info("hook trace: %s", msg.rstrip()))
         pm.enable_tracing()
-        pm.tracing = True
     return pm
 
 

@@ -13,18 +13,28 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import aiohttp
 import attrs
 import orjson
 
+from ferro.completions import completions_via_chat, stream_completions_via_chat
 from ferro.config import ConfigSource, ProviderSettings, structure
 from ferro.errors import GatewayError, UpstreamError, transport_error
+from ferro.operations import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    CompletionsRequest,
+    CompletionsResponse,
+    RawFrames,
+)
 from ferro.sse import iter_lines, iter_sse
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, RawFrames
+from ferro.types import ModelInfo
 
-__all__ = ["BaseProvider", "NoOptions"]
+__all__ = ["UPSTREAM_HEADERS", "BaseProvider", "NoOptions", "relay_headers"]
 
 log = logging.getLogger("ferro.provider")
 
@@ -40,6 +50,30 @@ _CONTEXT_MARKERS = (
 )
 
 
+#: Where the upstream response headers worth relaying go during one attempt (the pipeline
+#: sets a fresh dict per attempt; None outside one).
+UPSTREAM_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("ferro_upstream_headers",
+                                                                 default=None)
+_RELAYED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+#: Upstream request-id headers; one named like the gateway's own is relayed renamed.
+_REQUEST_IDS = {"x-request-id": "x-upstream-request-id", "request-id": "request-id",
+                "apim-request-id": "apim-request-id", "cf-ray": "cf-ray",
+                "openai-processing-ms": "openai-processing-ms"}
+
+
+def relay_headers(headers: Mapping[str, str]) -> None:
+    """Keep the rate-limit and request-id headers of an upstream answer for the client."""
+    sink = UPSTREAM_HEADERS.get()
+    if sink is None:
+        return
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(_RELAYED_PREFIXES):
+            sink[lowered] = value
+        elif lowered in _REQUEST_IDS:
+            sink[_REQUEST_IDS[lowered]] = value
+
+
 @attrs.define
 class NoOptions:
     """Options of a provider that takes no provider-specific settings."""
@@ -48,7 +82,14 @@ class NoOptions:
 class BaseProvider:
     """Base class for providers. Subclasses set the class attributes and implement
     :meth:`chat` and :meth:`stream` (and :meth:`discover_models` where the provider has a
-    list-models API)."""
+    list-models API). Legacy completions are served through chat unless a subclass has
+    the upstream's own; a provider that serves embeddings adds ``"embeddings"`` to
+    ``operations`` and implements :meth:`embeddings`."""
+
+    #: The operations served (see :mod:`ferro.operations`).
+    operations: ClassVar[frozenset[str]] = frozenset({"chat", "completions"})
+    #: Most inputs one upstream embeddings call takes; larger requests are split.
+    max_embedding_batch: ClassVar[int] = 2048
 
     #: Env var with the API key; None when the provider takes no key.
     env_api_key: ClassVar[str | None] = None
@@ -174,11 +215,6 @@ class BaseProvider:
             self._discovered = self._discovered or []
         self._discovered_at = time.monotonic()
 
-    async def aclose(self) -> None:
-        """Stop background work (a model refresh) when the gateway shuts down."""
-        if self._refreshing is not None and not self._refreshing.done():
-            self._refreshing.cancel()
-
     async def check_health(self) -> None:
         """A cheap deep check: list the models. Raises a GatewayError when unhealthy."""
         await self.discover_models()
@@ -190,6 +226,19 @@ class BaseProvider:
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
         raise NotImplementedError
+
+    async def completions(self, request: CompletionsRequest) -> CompletionsResponse:
+        """Legacy completions, through :meth:`chat` (see :mod:`ferro.completions`)."""
+        return await completions_via_chat(self, request)
+
+    def stream_completions(self, request: CompletionsRequest
+                           ) -> AsyncIterator[ChatChunk | RawFrames]:
+        return stream_completions_via_chat(self, request)
+
+    async def aclose(self) -> None:
+        """Stop background work (a model refresh) when the gateway shuts down."""
+        if self._refreshing is not None and not self._refreshing.done():
+            self._refreshing.cancel()
 
     # --- HTTP helpers ----------------------------------------------------------------------
 
@@ -215,6 +264,7 @@ class BaseProvider:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self.upstream_error(resp.status, raw, resp.headers)
+                relay_headers(resp.headers)
         except GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -246,6 +296,7 @@ class BaseProvider:
         try:
             if resp.status >= 400:
                 raise self.upstream_error(resp.status, await resp.read(), resp.headers)
+            relay_headers(resp.headers)
             yield resp
         except GatewayError:
             raise

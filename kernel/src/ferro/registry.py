@@ -1,10 +1,12 @@
-"""Typed registries, filled once by the ``register_*`` hooks of every plugin."""
+"""Typed registries, filled once by the ``register_*`` hooks of every plugin. Each hook is
+called through pluggy, one plugin at a time (so a duplicate name can name both owners),
+which also means pluggy's argument matching and ``FERRO_TRACE_PLUGINS`` tracing apply."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -12,6 +14,9 @@ from ferro.errors import ConfigError
 from ferro.plugins import FerroPluginManager
 
 __all__ = ["Registry", "build_registry"]
+
+if TYPE_CHECKING:
+    from ferro.types import Cache, Plugin, Provider, Strategy
 
 log = logging.getLogger("ferro.plugins")
 
@@ -29,11 +34,12 @@ SINGULAR = {
 class Registry:
     """Name -> class for each kind, plus which plugin registered each name."""
 
-    providers: dict[str, Any] = attrs.Factory(dict)
-    strategies: dict[str, Any] = attrs.Factory(dict)
-    plugins: dict[str, Any] = attrs.Factory(dict)
-    caches: dict[str, Any] = attrs.Factory(dict)
-    storage: dict[str, Any] = attrs.Factory(dict)
+    providers: dict[str, type[Provider]] = attrs.Factory(dict)
+    strategies: dict[str, type[Strategy]] = attrs.Factory(dict)
+    plugins: dict[str, type[Plugin]] = attrs.Factory(dict)
+    caches: dict[str, type[Cache]] = attrs.Factory(dict)
+    #: Storage backends: their protocol comes with the storage hookspec's first backend.
+    storage: dict[str, type] = attrs.Factory(dict)
     #: (kind, name) -> plugin name that registered it
     owners: dict[tuple[str, str], str] = attrs.Factory(dict)
 
@@ -58,15 +64,12 @@ class Registry:
 
 def build_registry(pm: FerroPluginManager) -> Registry:
     registry = Registry()
+    plugins = pm.get_plugins()
     for kind in KINDS:
-        caller = getattr(pm.hook, f"register_{kind}")
-        for impl in caller.get_hookimpls():
-            impl.function(register=_registrar(pm, registry, kind, impl.plugin_name))
-            if pm.tracing:
-                names = [n for (k, n), owner in registry.owners.items()
-                         if k == kind and owner == impl.plugin_name]
-                log.info("hook trace: register_%s of %s registered %s", kind,
-                         impl.plugin_name, names)
+        hook = f"register_{kind}"
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            only = pm.subset_hook_caller(hook, [p for p in plugins if p is not impl.plugin])
+            only(register=_registrar(pm, registry, kind, impl.plugin_name))
     return registry
 
 

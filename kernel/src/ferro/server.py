@@ -1,15 +1,18 @@
-"""Running the app: logging, uvloop when installed, graceful shutdown on SIGTERM/SIGINT."""
+"""Running the app: logging, uvloop when installed, graceful shutdown on SIGTERM/SIGINT,
+config reload on SIGHUP."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import signal
 
 from aiohttp import web
 
-from ferro.app import GATEWAY, create_app
+from ferro.app import PIPELINE, create_app, reload
 from ferro.config import Config
+from ferro.errors import ConfigError
 from ferro.logs import setup_logging
 from ferro.plugins import FerroPluginManager
 from ferro.version import __version__
@@ -19,7 +22,9 @@ __all__ = ["serve"]
 log = logging.getLogger("ferro.server")
 
 
-def serve(config: Config, pm: FerroPluginManager) -> None:
+def serve(config: Config, pm: FerroPluginManager, *, config_path: str | None = None) -> None:
+    """Serve ``config`` until SIGTERM or SIGINT. SIGHUP reloads ``config_path`` (a file that
+    does not load is logged with its located error, and the running config keeps serving)."""
     setup_logging(os.environ.get("LOG_LEVEL", "info"), os.environ.get("LOG_FORMAT", "json"))
     try:
         import uvloop
@@ -28,12 +33,25 @@ def serve(config: Config, pm: FerroPluginManager) -> None:
     else:
         loop_factory = uvloop.new_event_loop
     app = create_app(config, pm)
-    gateway = app[GATEWAY]
 
     async def started(_app: web.Application) -> None:
         log.info("ferrogw %s started on http://%s:%d (strategy %s; providers: %s)",
                  __version__, config.server.host, config.server.port, config.strategy.mode,
-                 ", ".join(gateway.providers))
+                 ", ".join(app[PIPELINE].gateway.providers))
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_file)
+
+    def reload_file() -> None:
+        from ferro.cli import load_or_default
+
+        if not config_path:
+            log.warning("SIGHUP: no config file to reload (start with --config or "
+                        "GATEWAY_CONFIG)")
+            return
+        try:
+            reload(app, load_or_default(config_path))
+        except ConfigError as exc:
+            log.error("config reload failed; the running config keeps serving: %s",
+                      exc.message)
 
     async def stopping(_app: web.Application) -> None:
         log.info("shutting down gracefully")

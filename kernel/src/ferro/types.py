@@ -1,187 +1,38 @@
-"""The values that flow through the gateway, and the protocols plugins implement.
-
-Requests, responses and stream chunks keep the OpenAI wire format as plain dicts: a
-provider that speaks OpenAI passes them through untouched (every field, known or not), and
-a provider that speaks another dialect translates from and to that one shape.
-"""
+"""The contracts plugins implement (Provider, Strategy, Plugin) and the values the pipeline
+hands them: targets, the caller's identity, the request context and the completed exchange.
+The operation types (requests, answers, chunks) are in :mod:`ferro.operations`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import attrs
-import orjson
+
+from ferro.operations import Answer, Operation, OperationRequest, Usage
 
 if TYPE_CHECKING:
+    import aiohttp
 
-    from ferro.config import StrategyConfig
+    from ferro.config import ConfigSource, ProviderSettings, StrategyConfig
     from ferro.errors import GatewayError
     from ferro.resilience import CircuitBreaker
 
 __all__ = [
-    "CallTarget",
-    "ChatChunk",
-    "ChatRequest",
-    "ChatResponse",
+    "Attempt",
+    "Cache",
     "Exchange",
+    "Identity",
     "ModelInfo",
     "Plugin",
     "Provider",
-    "RawFrames",
     "RequestContext",
     "Strategy",
     "Target",
-    "Usage",
 ]
 
 T = TypeVar("T")
-
-
-@attrs.define(slots=True)
-class ChatRequest:
-    """An OpenAI chat-completions request.
-
-    ``body`` is the request object exactly as the client sent it (after validation and
-    alias resolution); it is what OpenAI-compatible providers forward. Plugins may change
-    it (``request.body["model"] = ...``) before the strategy runs.
-    """
-
-    body: dict[str, Any]
-
-    @property
-    def model(self) -> str:
-        return self.body["model"]
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return self.body["messages"]
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-    @property
-    def include_usage(self) -> bool:
-        """Whether the client asked for the usage chunk at the end of a stream."""
-        opts = self.body.get("stream_options")
-        return bool(opts and opts.get("include_usage"))
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-@attrs.define(slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    #: Prompt tokens written to a provider's prompt cache (Anthropic bills them apart).
-    cache_creation_tokens: int = 0
-
-    @classmethod
-    def from_openai(cls, usage: Any) -> Usage:
-        """Read an OpenAI usage object; anything missing or not a count reads as 0."""
-        if not isinstance(usage, Mapping):
-            return cls()
-        details = usage.get("prompt_tokens_details")
-        cdetails = usage.get("completion_tokens_details")
-        details = details if isinstance(details, Mapping) else {}
-        cdetails = cdetails if isinstance(cdetails, Mapping) else {}
-        prompt = _count(usage.get("prompt_tokens"))
-        completion = _count(usage.get("completion_tokens"))
-        return cls(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
-            cached_tokens=_count(details.get("cached_tokens")),
-            reasoning_tokens=_count(cdetails.get("reasoning_tokens")),
-            cache_creation_tokens=_count(details.get("cache_creation_tokens")),
-        )
-
-    def to_openai(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens or self.prompt_tokens + self.completion_tokens,
-        }
-        if self.cached_tokens or self.cache_creation_tokens:
-            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
-            if self.cache_creation_tokens:
-                out["prompt_tokens_details"]["cache_creation_tokens"] = self.cache_creation_tokens
-        if self.reasoning_tokens:
-            out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
-        return out
-
-
-@attrs.define(slots=True)
-class ChatResponse:
-    """An OpenAI ``chat.completion`` object. ``body["provider"]`` names who answered."""
-
-    body: dict[str, Any]
-
-    @property
-    def usage(self) -> Usage:
-        return Usage.from_openai(self.body.get("usage"))
-
-    @property
-    def provider(self) -> str:
-        return self.body.get("provider", "")
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.body)
-
-
-@attrs.define(slots=True)
-class ChatChunk:
-    """One ``chat.completion.chunk``.
-
-    A translating provider builds ``data`` (a dict). A pass-through provider hands over
-    ``raw``, the chunk's JSON bytes as the upstream sent them, and the gateway parses them
-    only when it has to (see :meth:`as_dict`). ``more`` is a hint that another chunk follows
-    at once (it arrived in the same read), so the gateway may send both in one write.
-    """
-
-    data: dict[str, Any] | None = None
-    raw: bytes | None = None
-    more: bool = False
-
-    def to_json(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        return orjson.dumps(self.data)
-
-    def as_dict(self) -> dict[str, Any]:
-        if self.data is None:
-            self.data = orjson.loads(self.raw)  # type: ignore[arg-type]
-        return self.data
-
-    def carries_usage(self) -> bool:
-        """Cheap test for a usage object, without parsing a pass-through chunk."""
-        if self.data is not None:
-            return bool(self.data.get("usage"))
-        raw = self.raw or b""
-        return b'"usage"' in raw and b'"usage":null' not in raw and b'"usage": null' not in raw
-
-
-@attrs.define(slots=True)
-class RawFrames:
-    """Complete SSE ``data:`` frames of OpenAI chunks, relayed byte for byte: what a
-    pass-through provider yields for a stretch of stream that needs no attention (no usage,
-    no error, no end). The gateway parses them only when a plugin needs the chunks."""
-
-    frames: bytes
-    #: As for ChatChunk: more of the same read follows (parsed chunks), send them together.
-    more: bool = False
-
-    def chunks(self) -> list[ChatChunk]:
-        from ferro.sse import split_events
-
-        events, _ = split_events(self.frames)
-        return [ChatChunk(raw=data) for _event, data in events if data]
 
 
 @attrs.define(slots=True)
@@ -189,35 +40,55 @@ class ModelInfo:
     id: str
     owned_by: str
     created: int = 0
+    #: The operations this model serves, where the provider reports them (None: unknown).
+    operations: tuple[str, ...] | None = None
 
     def to_openai(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
+        out: dict[str, Any] = {"id": self.id, "object": "model", "created": self.created,
+                               "owned_by": self.owned_by}
+        if self.operations is not None:
+            out["operations"] = list(self.operations)
+        return out
 
 
 @runtime_checkable
 class Provider(Protocol):
-    """An LLM provider, registered by type name through ``register_providers``.
+    """An LLM provider, registered by type name through ``register_providers``. This is
+    everything the kernel calls; :class:`ferro.BaseProvider` implements all of it but the
+    operation methods.
 
-    The class is instantiated once per configured provider with ``(name, settings,
-    session)``: the instance name from the config, its :class:`ProviderSettings`, and the
-    gateway's one shared ``aiohttp.ClientSession``.
+    Built once per configured provider, each time a config is applied, as ``cls(name,
+    settings, session)``: the instance name from the config, its resolved
+    :class:`ProviderSettings` (see :meth:`resolve_settings`), and the gateway's one shared
+    ``aiohttp.ClientSession`` (None when built before the app has started; the kernel then
+    sets ``session`` once it has one).
+
+    ``operations`` names what it serves (``{"chat", "embeddings"}``); for each, the kernel
+    calls the methods its :class:`~ferro.operations.Operation` names: ``chat`` / ``stream``,
+    ``embeddings``, ``completions`` / ``stream_completions``. A method raises a
+    :class:`~ferro.errors.GatewayError` on failure, and a stream method raises too when the
+    upstream stream ends without its terminal event.
     """
 
     name: str
+    session: aiohttp.ClientSession | None
+    operations: frozenset[str]
     #: Env var holding the API key (None when the provider needs none).
     env_api_key: ClassVar[str | None]
-    #: Env var holding the base URL, and the default base URL.
-    env_base_url: ClassVar[str | None]
-    default_base_url: ClassVar[str]
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        """Answer a non-streaming request, or raise a :class:`GatewayError`."""
+    def __init__(self, name: str, settings: ProviderSettings,
+                 session: aiohttp.ClientSession | None) -> None: ...
+
+    @classmethod
+    def resolve_settings(cls, name: str, settings: ProviderSettings, env: Mapping[str, str],
+                         source: ConfigSource) -> ProviderSettings | None:
+        """The settings with what the environment supplies filled in (key, base URL, typed
+        options); None when the provider cannot be configured (no API key)."""
         ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
-        """Yield the chunks of a streaming answer, the last carrying ``finish_reason``
-        (then a usage-only chunk when usage is known). Raise a :class:`GatewayError` on
-        failure, including a stream that ends without its terminal event."""
+    @classmethod
+    def configured_in(cls, env: Mapping[str, str]) -> bool:
+        """Whether the environment alone configures it (for a start without a config)."""
         ...
 
     def supports_model(self, model: str) -> bool: ...
@@ -234,6 +105,18 @@ class Provider(Protocol):
         """A cheap deep check; raise a :class:`GatewayError` when unhealthy."""
         ...
 
+    async def aclose(self) -> None:
+        """Stop background work; called when the config it belongs to is retired."""
+        ...
+
+    # The operation methods, present for the operations the provider serves:
+    #   async def chat(self, request: ChatRequest) -> ChatResponse
+    #   def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]
+    #   async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse
+    #   async def completions(self, request: CompletionsRequest) -> CompletionsResponse
+    #   def stream_completions(self, request: CompletionsRequest)
+    #       -> AsyncIterator[ChatChunk | RawFrames]
+
 
 @attrs.define(slots=True, eq=False)
 class Target:
@@ -247,75 +130,180 @@ class Target:
     max_backoff: float = 2.0
     breaker: CircuitBreaker | None = None
 
+    def serves(self, operation: Operation, model: str) -> bool:
+        return operation.name in self.provider.operations and self.provider.supports_model(model)
 
-#: What a strategy calls to try one target: it returns the result or raises a
-#: :class:`GatewayError` (whose ``retryable`` says whether another attempt may help).
-CallTarget = Callable[[Target], Awaitable[T]]
+
+#: What a strategy calls to try one target: the kernel's attempt helper, which applies the
+#: target's breaker, retry policy and timeout, and returns the result or raises the final
+#: :class:`GatewayError` (see :func:`ferro.can_fall_back` to decide whether to move on).
+Attempt = Callable[[Target], Awaitable[T]]
+
+
+@attrs.frozen
+class Identity:
+    """Who is calling: an API key's id, name and scopes; never the secret itself."""
+
+    key_id: str
+    name: str = ""
+    scopes: frozenset[str] = frozenset()
+    #: Tags and limits a key store attaches to the key (models allowed, budget, ...).
+    attributes: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True, eq=False)
+class RequestContext:
+    """One request on its way through the pipeline: what strategies and request-lifecycle
+    plugins see.
+
+    ``before_request`` plugins may edit ``request.body``, set ``response`` to answer without
+    calling a provider (a cache hit), or raise :class:`~ferro.errors.RejectedError`.
+    ``after_request`` plugins see ``response`` (for a stream, the assembled answer);
+    ``on_error`` plugins see ``error``. ``metadata`` is theirs to share, and reaches the
+    completed exchange. ``headers`` holds the request headers plugins and strategies may
+    route on (``X-*``, ``User-Agent``, ``OpenAI-*``, ``Anthropic-*``), lower-cased; never
+    ``Authorization`` or any other credential.
+    """
+
+    request: OperationRequest
+    request_id: str
+    identity: Identity | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    response: Answer | None = None
+    error: GatewayError | None = None
+    usage: Usage | None = None
+    metadata: dict[str, Any] = attrs.Factory(dict)
+    #: Names of the targets tried, in order, and how many calls were made in all.
+    tried: list[str] = attrs.Factory(list)
+    attempts: int = 0
+    #: The target that answered (or failed last).
+    provider: str = ""
+    #: Upstream response headers to relay to the client (rate limits, its request id).
+    upstream_headers: dict[str, str] = attrs.Factory(dict)
+
+    @property
+    def operation(self) -> Operation:
+        return self.request.operation
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def user(self) -> str | None:
+        return self.request.user
+
+    @property
+    def stream(self) -> bool:
+        return self.request.stream
+
+    def eligible(self, targets: list[Target]) -> list[Target]:
+        """The targets that serve this request's operation and model, in their order."""
+        operation, model = self.request.operation, self.request.model
+        return [t for t in targets if t.serves(operation, model)]
+
+    def exchange(self, status: int, error: GatewayError | None, usage: Usage | None,
+                 ttfb: float | None, started: float, t0: float) -> Exchange:
+        """The completed exchange of this request (``t0``: its ``perf_counter`` start)."""
+        if usage is None and self.response is not None:
+            usage = self.response.usage
+        return Exchange(
+            request_id=self.request_id,
+            operation=self.request.operation.name,
+            model=self.request.body.get("model", ""),
+            provider=self.provider or getattr(error, "provider", "") or "",
+            stream=self.request.stream,
+            status=status,
+            started=started,
+            duration=time.perf_counter() - t0,
+            ttfb=ttfb,
+            usage=usage or Usage(),
+            error=error,
+            identity=self.identity,
+            user=self.request.user,
+            targets=self.tried,
+            attempts=self.attempts,
+            metadata=self.metadata,
+        )
 
 
 class Strategy(Protocol):
     """A routing strategy, registered by mode name through ``register_strategies``.
 
-    Built once per config with ``(config, targets)``; :meth:`route` is called for every
-    request, streamed or not, with ``call`` doing the actual provider call (through the
-    target's breaker and timeout). A stream counts as succeeded once its first chunk
-    arrived, so a strategy can fall back on a stream until its first byte.
+    Built once per config as ``cls(config, targets)`` (``config.options`` is an instance of
+    the class's attrs ``Options`` when it declares one). :meth:`route` is called for every
+    request of every operation, streamed or not. It decides only the order: it picks among
+    ``ctx.eligible(targets)`` and calls ``attempt(target)``, which applies the target's
+    breaker, retries and timeout. A stream counts as answered once its first chunk arrived,
+    so a strategy can fall back on a stream until its first byte.
     """
 
     def __init__(self, config: StrategyConfig, targets: list[Target]) -> None: ...
 
-    async def route(self, request: ChatRequest, call: CallTarget[T]) -> T: ...
-
-
-@attrs.define(slots=True, eq=False)
-class RequestContext:
-    """What request-lifecycle plugins see and may change.
-
-    ``before_request`` plugins may edit ``request.body``, set ``response`` to answer without
-    calling a provider (a cache hit), or raise :class:`~ferro.errors.RejectedError`.
-    ``after_request`` plugins see ``response`` (for a stream: the assembled usage in
-    ``usage``); ``on_error`` plugins see ``error``. ``metadata`` is theirs to share.
-    """
-
-    request: ChatRequest
-    request_id: str
-    api_key: str | None = None
-    response: ChatResponse | None = None
-    error: GatewayError | None = None
-    usage: Usage | None = None
-    metadata: dict[str, Any] = attrs.Factory(dict)
+    async def route(self, ctx: RequestContext, attempt: Attempt[T]) -> T: ...
 
 
 class Plugin(Protocol):
     """A request-lifecycle plugin, registered by name through ``register_plugins``.
 
-    Instantiated once per config entry as ``cls(config)``: the entry's ``config`` mapping, or
-    an instance of the class's attrs ``Config`` when it declares one (entries with the same
-    name and config share one instance). It implements any of the async methods
-    ``before_request(ctx)``, ``after_request(ctx)`` and ``on_error(ctx)`` (each taking a
-    :class:`RequestContext`); the config entry's ``stage`` says which one runs.
+    Built once per config entry as ``cls(options)``: an instance of the class's attrs
+    ``Options`` when it declares one, else the entry's ``config`` mapping (entries with the
+    same name and config share one instance). It implements any of these async methods,
+    each taking the :class:`RequestContext`; the entry's ``stage`` says which run:
+
+    - ``before_request(ctx)`` (stage ``before_request``)
+    - ``after_request(ctx)`` and ``on_chunk(ctx, chunk)`` (stage ``after_request``):
+      ``on_chunk`` sees each stream chunk before it is written and returns it (edited
+      through ``chunk.as_dict()`` or not), or None to drop it; raising
+      :class:`~ferro.errors.RejectedError` ends the stream with that error
+    - ``on_error(ctx)`` (stage ``on_error``)
     """
 
-    def __init__(self, config: Any) -> None: ...
+    def __init__(self, options: Any) -> None: ...
+
+
+class Cache(Protocol):
+    """A response-cache backend, registered by name through ``register_caches`` and chosen
+    by the config's ``cache.backend``. Built once per config as ``cls(options, ttl)``
+    (``options`` typed by the class's attrs ``Options`` when it declares one). The pipeline
+    asks :meth:`get` after the before-request plugins and hands a fresh answer to
+    :meth:`put` (a streamed one once assembled); the backend decides what is cacheable and
+    keys the answer from the context (operation, model, body, caller)."""
+
+    async def get(self, ctx: RequestContext) -> Answer | None: ...
+
+    async def put(self, ctx: RequestContext, answer: Answer) -> None: ...
 
 
 @attrs.define(slots=True, eq=False)
 class Exchange:
-    """A finished request, handed to ``exchange_completed`` listeners after the reply is sent."""
+    """A finished request, whatever happened to it, handed to ``exchange_completed``
+    listeners after the reply is sent. Exactly one per request."""
 
     request_id: str
+    operation: str
     model: str
     provider: str
     stream: bool
     status: int
     started: float
     duration: float
-    usage: Usage
+    #: Seconds from the request's arrival to the first byte of the answer (None: no answer).
+    ttfb: float | None = None
+    usage: Usage = attrs.Factory(Usage)
     error: GatewayError | None = None
-    api_key: str | None = None
+    identity: Identity | None = None
+    user: str | None = None
+    #: Targets tried, in order, and the number of provider calls made.
+    targets: list[str] = attrs.Factory(list)
+    attempts: int = 0
     metadata: dict[str, Any] = attrs.Factory(dict)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def key_id(self) -> str | None:
+        return self.identity.key_id if self.identity else None
 

@@ -1,4 +1,5 @@
-"""Parsing and validating a chat-completions request body, with precise 400 messages."""
+"""Parsing and validating request bodies (chat, embeddings, legacy completions), with
+precise 400 messages that name the field."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 import orjson
 
 from ferro.errors import InvalidRequestError
-from ferro.types import ChatRequest
+from ferro.operations import ChatRequest, CompletionsRequest, EmbeddingsRequest
 
-__all__ = ["parse_chat_request"]
+__all__ = ["parse_chat_request", "parse_completions_request", "parse_embeddings_request"]
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -41,9 +42,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """The body as a JSON object with a string ``model``."""
     if not raw:
-        raise _fail("the request body is empty: send a JSON chat-completions request")
+        raise _fail(f"the request body is empty: send a JSON {what} request")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -55,6 +57,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise _fail("model is required", "model")
     if not isinstance(model, str):
         raise _fail("model must be a string", "model")
+    return body
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    body = _json_object(raw, "chat-completions")
     messages = body.get("messages")
     if not messages:
         raise _fail("at least one message is required", "messages")
@@ -62,11 +69,84 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise _fail("messages must be an array", "messages")
     for i, message in enumerate(messages):
         _check_message(message, i)
+    _check_sampling(body, ("max_tokens", "max_completion_tokens", "n"))
+    _check_tools(body.get("tools"))
+    _check_typed(body, _TYPED)
+    _check_response_format(body.get("response_format"))
+    _check_tool_choice(body.get("tool_choice"))
+    return ChatRequest(body)
+
+
+_EMBEDDING_TYPED = (("user", str, "a string"),)
+
+
+def parse_embeddings_request(raw: bytes) -> EmbeddingsRequest:
+    body = _json_object(raw, "embeddings")
+    value = body.get("input")
+    if value is None or value == "" or value == []:
+        raise _fail("input is required: a string, an array of strings, or token arrays",
+                    "input")
+    if not (isinstance(value, str) or _is_tokens(value) or (
+            isinstance(value, list) and (all(isinstance(v, str) and v for v in value)
+                                         or all(_is_tokens(v) for v in value)))):
+        raise _fail("input must be a non-empty string, an array of non-empty strings, an "
+                    "array of integers (tokens) or an array of token arrays", "input")
+    fmt = body.get("encoding_format")
+    if fmt is not None and fmt not in ("float", "base64"):
+        raise _fail(f"encoding_format must be 'float' or 'base64' (got {fmt!r})",
+                    "encoding_format")
+    _check_positive_ints(body, ("dimensions",))
+    _check_typed(body, _EMBEDDING_TYPED)
+    body.pop("stream", None)  # embeddings never stream
+    return EmbeddingsRequest(body)
+
+
+_COMPLETION_TYPED = (
+    ("stream_options", dict, "an object"),
+    ("echo", bool, "true or false"),
+    ("suffix", str, "a string"),
+    ("user", str, "a string"),
+    ("seed", int, "an integer"),
+    ("logit_bias", dict, "an object"),
+    ("logprobs", int, "an integer"),
+)
+
+
+def parse_completions_request(raw: bytes) -> CompletionsRequest:
+    body = _json_object(raw, "completions")
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise _fail("prompt is required", "prompt")
+    if not (isinstance(prompt, str) or _is_tokens(prompt) or (
+            isinstance(prompt, list) and prompt and (all(isinstance(p, str) for p in prompt)
+                                                     or all(_is_tokens(p) for p in prompt)))):
+        raise _fail("prompt must be a string, an array of strings, an array of integers "
+                    "(tokens) or an array of token arrays", "prompt")
+    _check_sampling(body, ("max_tokens", "n", "best_of"))
+    _check_typed(body, _COMPLETION_TYPED)
+    return CompletionsRequest(body)
+
+
+def _is_tokens(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+
+
+def _check_sampling(body: dict[str, Any], counts: tuple[str, ...]) -> None:
+    """Ranges, positive counts, ``stream`` and ``stop``: what chat and completions share."""
     for name, low, high in _RANGES:
         value = body.get(name)
         if value is not None and (not _is_number(value) or not low <= value <= high):
             raise _fail(f"{name} must be between {low:g} and {high:g}", name)
-    for name in ("max_tokens", "max_completion_tokens", "n"):
+    _check_positive_ints(body, counts)
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _fail("stream must be true or false", "stream")
+    _check_stop(body.get("stop"))
+
+
+def _check_positive_ints(body: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
         value = body.get(name)
         if value is None:
             continue
@@ -74,19 +154,14 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
             raise _fail(f"{name} must be an integer", name)
         if value <= 0:
             raise _fail(f"{name} must be positive", name)
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise _fail("stream must be true or false", "stream")
-    _check_stop(body.get("stop"))
-    _check_tools(body.get("tools"))
-    for name, kind, label in _TYPED:
+
+
+def _check_typed(body: dict[str, Any], typed: tuple[tuple[str, Any, str], ...]) -> None:
+    for name, kind, label in typed:
         value = body.get(name)
         if value is not None and (not isinstance(value, kind) or
                                   (kind is int and isinstance(value, bool))):
             raise _fail(f"{name} must be {label}", name)
-    _check_response_format(body.get("response_format"))
-    _check_tool_choice(body.get("tool_choice"))
-    return ChatRequest(body)
 
 
 def _check_message(message: Any, i: int) -> None:

@@ -17,11 +17,11 @@ def make(*providers, attempts=1):
 
 
 async def route(strategy):
-    return await strategy.route(StrategyContract.request(), StrategyContract.call)
+    return await StrategyContract.route(strategy)
 
 
 async def test_falls_back_to_the_next_target_on_retryable_errors():
-    a = StubProvider("a", UpstreamError("overloaded", status=503))
+    a = StubProvider("a", fail_with=UpstreamError("overloaded", status=503))
     b = StubProvider("b")
     response = await route(make(a, b, attempts=3))
     assert response.provider == "b"
@@ -34,14 +34,14 @@ async def test_falls_back_to_the_next_target_on_retryable_errors():
     UpstreamError("boom", status=500),
 ])
 async def test_retries_retryable_errors_on_the_same_target(error):
-    a = StubProvider("a", error)
+    a = StubProvider("a", fail_with=error)
     with pytest.raises(UpstreamError):
         await route(make(a, attempts=3))
     assert a.calls == 3
 
 
 async def test_client_validation_errors_are_not_retried():
-    a = StubProvider("a", UpstreamError("bad schema", status=400))
+    a = StubProvider("a", fail_with=UpstreamError("bad schema", status=400))
     b = StubProvider("b")
     with pytest.raises(UpstreamError):
         await route(make(a, b, attempts=3))
@@ -49,7 +49,7 @@ async def test_client_validation_errors_are_not_retried():
 
 
 async def test_upstream_auth_error_moves_on_without_retrying():
-    a = StubProvider("a", UpstreamError("bad key", status=401))
+    a = StubProvider("a", fail_with=UpstreamError("bad key", status=401))
     b = StubProvider("b")
     response = await route(make(a, b, attempts=3))
     assert response.provider == "b"
@@ -57,7 +57,7 @@ async def test_upstream_auth_error_moves_on_without_retrying():
 
 
 async def test_open_circuit_moves_on_without_waiting():
-    a = StubProvider("a", CircuitOpenError("open"))
+    a = StubProvider("a", fail_with=CircuitOpenError("open"))
     b = StubProvider("b")
     response = await route(make(a, b, attempts=5))
     assert response.provider == "b"
@@ -75,8 +75,8 @@ async def test_skips_targets_that_do_not_serve_the_model():
 
 
 async def test_last_error_is_returned_when_all_fail():
-    a = StubProvider("a", UpstreamError("a down", status=503))
-    b = StubProvider("b", UpstreamError("b limited", status=429, headers={"Retry-After": "3"}))
+    a = StubProvider("a", fail_with=UpstreamError("a down", status=503))
+    b = StubProvider("b", fail_with=UpstreamError("b limited", status=429, headers={"Retry-After": "3"}))
     with pytest.raises(UpstreamError) as info:
         await route(make(a, b, attempts=2))
     assert info.value.status == 429
@@ -90,7 +90,7 @@ async def test_backoff_grows_between_attempts(monkeypatch):
         delays.append(seconds)
 
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    a = StubProvider("a", UpstreamError("down", status=503))
+    a = StubProvider("a", fail_with=UpstreamError("down", status=503))
     strategy = make(a, attempts=4)
     strategy.targets[0].backoff = 0.1
     strategy.targets[0].max_backoff = 10
@@ -113,6 +113,6 @@ async def test_no_supporting_target_is_model_not_found():
 
 
 async def test_invalid_request_from_first_target_is_raised_as_is():
-    a = StubProvider("a", InvalidRequestError("nope"))
+    a = StubProvider("a", fail_with=InvalidRequestError("nope"))
     with pytest.raises(InvalidRequestError, match="nope"):
         await route(make(a, StubProvider("b")))

@@ -8,11 +8,11 @@ class TestSingleContract(StrategyContract):
 
 
 async def test_uses_only_the_first_target_and_does_not_fall_back():
-    a = StubProvider("a", UpstreamError("down", status=503))
+    a = StubProvider("a", fail_with=UpstreamError("down", status=503))
     b = StubProvider("b")
     strategy = TestSingleContract().make(a, b)
     with pytest.raises(UpstreamError):
-        await strategy.route(StrategyContract.request(), StrategyContract.call)
+        await StrategyContract.route(strategy)
     assert (a.calls, b.calls) == (1, 0)
 
 
@@ -23,6 +23,6 @@ async def test_unsupported_model_is_refused_without_a_call():
 
     a = PickyProvider("a")
     strategy = TestSingleContract().make(a)
-    with pytest.raises(ModelNotFoundError, match="provider a does not support model m"):
-        await strategy.route(StrategyContract.request(), StrategyContract.call)
+    with pytest.raises(ModelNotFoundError, match="no target serves chat for model m"):
+        await StrategyContract.route(strategy)
     assert a.calls == 0

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import attrs
-from ferro import RequestContext, hookimpl
+from ferro import CHAT, RequestContext, hookimpl
 
 
 class SystemPrompt:
@@ -17,15 +17,17 @@ class SystemPrompt:
     client's own system and developer messages; otherwise it keeps them after its own."""
 
     @attrs.define
-    class Config:
+    class Options:
         text: str = attrs.field(validator=attrs.validators.min_len(1))
         replace: bool = False
 
-    def __init__(self, config: Config) -> None:
-        self.message = {"role": "system", "content": config.text}
-        self.replace = config.replace
+    def __init__(self, options: Options) -> None:
+        self.message = {"role": "system", "content": options.text}
+        self.replace = options.replace
 
     async def before_request(self, ctx: RequestContext) -> None:
+        if ctx.operation is not CHAT:  # embeddings and legacy completions have no messages
+            return
         messages = ctx.request.messages
         if self.replace:
             messages = [m for m in messages if m.get("role") not in ("system", "developer")]

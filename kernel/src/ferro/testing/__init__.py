@@ -7,6 +7,8 @@ Fixtures
     ``openai_client``   ...with the official ``openai`` client pointed at it
     ``fake_upstream``   a local fake provider: routes -> handlers, with every request recorded
     ``http_session``    a client session for providers under test (with ``make_provider``)
+    ``stub_plugins``    a plugin manager with provider type ``stub`` (with ``stub_config``),
+                        so kernel and plugin tests need no provider package
 
 Contract test classes
     :class:`ProviderContract` and :class:`StrategyContract`: subclass them in a provider or
@@ -16,7 +18,7 @@ Contract test classes
 from __future__ import annotations
 
 from ferro.testing._aioresponses import patch_aioresponses
-from ferro.testing.contracts import ProviderContract, StrategyContract, StubProvider
+from ferro.testing.contracts import ProviderContract, StrategyContract
 from ferro.testing.helpers import (
     FakeUpstream,
     RecordedRequest,
@@ -31,13 +33,17 @@ from ferro.testing.helpers import (
     openai_client,
     single_provider,
     sse_body,
+    stub_config,
+    stub_plugins,
 )
+from ferro.testing.stub import StubOptions, StubProvider
 
 __all__ = [
     "FakeUpstream",
     "ProviderContract",
     "RecordedRequest",
     "StrategyContract",
+    "StubOptions",
     "StubProvider",
     "collect",
     "fake_upstream",
@@ -51,6 +57,8 @@ __all__ = [
     "patch_aioresponses",
     "single_provider",
     "sse_body",
+    "stub_config",
+    "stub_plugins",
 ]
 
 patch_aioresponses()

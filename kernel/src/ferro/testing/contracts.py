@@ -4,7 +4,6 @@ package inherits, against a real local server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 import aiohttp
@@ -12,14 +11,17 @@ import attrs
 import pytest
 from aiohttp import web
 
-from ferro.config import StrategyConfig
-from ferro.errors import GatewayError, InvalidRequestError, UpstreamError
+from ferro.attempt import ChunkStream, attempt_for
+from ferro.config import ProviderSettings, StrategyConfig
+from ferro.errors import InvalidRequestError, UpstreamError
+from ferro.operations import ChatRequest, ChatResponse, EmbeddingsRequest
 from ferro.plugins import make_plugin_manager
 from ferro.registry import build_registry
 from ferro.testing.helpers import FakeUpstream, Handler, RecordedRequest, collect, make_provider
-from ferro.types import ChatChunk, ChatRequest, ChatResponse, ModelInfo, Target
+from ferro.testing.stub import StubOptions, StubProvider
+from ferro.types import ModelInfo, RequestContext, Target
 
-__all__ = ["ProviderContract", "StrategyContract", "StubProvider"]
+__all__ = ["ProviderContract", "StrategyContract"]
 
 
 
@@ -221,33 +223,10 @@ class _Unreachable:
 # --- strategy contract --------------------------------------------------------------------
 
 
-@attrs.define(eq=False)
-class StubProvider:
-    """A provider double for strategy tests: answers, or raises, as told."""
-
-    name: str
-    fail_with: GatewayError | None = None
-    calls: int = 0
-
-    def supports_model(self, model: str) -> bool:
-        return True
-
-    def static_models(self) -> list[ModelInfo]:
-        return []
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        self.calls += 1
-        if self.fail_with is not None:
-            raise self.fail_with
-        return ChatResponse({"object": "chat.completion", "provider": self.name, "choices": []})
-
-    async def stream(self, request: ChatRequest) -> Any:
-        yield ChatChunk({"choices": []})
-
-
 class StrategyContract:
     """Contract tests every strategy package runs. Subclass it and set ``mode``; override
-    :meth:`strategy_config` when the strategy needs options."""
+    :meth:`strategy_config` when the strategy needs options. :meth:`route` drives the
+    strategy as the pipeline does, through the kernel's attempt helper."""
 
     mode: ClassVar[str]
 
@@ -261,30 +240,41 @@ class StrategyContract:
         return cls(self.strategy_config(), targets)
 
     @staticmethod
-    def request() -> ChatRequest:
-        return ChatRequest({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    def context(*, stream: bool = False, model: str = "m") -> RequestContext:
+        body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        if stream:
+            body["stream"] = True
+        return RequestContext(ChatRequest(body), "test-request")
 
     @staticmethod
-    def call(target: Target) -> Awaitable[ChatResponse]:
-        return target.provider.chat(StrategyContract.request())
+    async def route(strategy: Any, ctx: RequestContext | None = None) -> Any:
+        ctx = ctx or StrategyContract.context()
+        return await strategy.route(ctx, attempt_for(ctx))
 
     def test_is_registered(self) -> None:
         assert self.mode in build_registry(make_plugin_manager(env={})).strategies
 
     async def test_routes_to_a_healthy_target(self) -> None:
         a, b = StubProvider("a"), StubProvider("b")
-        strategy = self.make(a, b)
-        response = await strategy.route(self.request(), self.call)
+        response = await self.route(self.make(a, b))
         assert response.provider in ("a", "b")
         assert a.calls + b.calls == 1
 
     async def test_client_errors_are_not_retried_or_hidden(self) -> None:
         bad = InvalidRequestError("bad request")
-        a, b = StubProvider("a", bad), StubProvider("b", bad)
-        strategy = self.make(a, b)
+        a, b = StubProvider("a", fail_with=bad), StubProvider("b", fail_with=bad)
         with pytest.raises(InvalidRequestError):
-            await strategy.route(self.request(), self.call)
+            await self.route(self.make(a, b))
         assert a.calls + b.calls == 1
+
+    async def test_only_targets_serving_the_operation_are_tried(self) -> None:
+        chat_only = StubProvider("a", ProviderSettings(
+            type="stub", options=StubOptions(operations=["chat"])))
+        b = StubProvider("b")
+        ctx = RequestContext(EmbeddingsRequest({"model": "m", "input": "x"}), "test-request")
+        response = await self.route(self.make(chat_only, b), ctx)
+        assert response.provider == "b"
+        assert chat_only.calls == 0
 
     async def test_cancellation_propagates_without_more_calls(self) -> None:
         a, b = StubProvider("a"), StubProvider("b")
@@ -297,15 +287,21 @@ class StrategyContract:
             raise asyncio.CancelledError
 
         with pytest.raises(asyncio.CancelledError):
-            await strategy.route(self.request(), cancelled)
+            await strategy.route(self.context(), cancelled)
         assert calls == 1
 
     async def test_same_engine_for_streams(self) -> None:
-        a = StubProvider("a")
-        strategy = self.make(a)
-
-        async def open_stream(target: Target) -> list[dict[str, Any]]:
-            return await collect(target.provider.stream(self.request()))
-
-        chunks = await strategy.route(self.request(), open_stream)
-        assert chunks == [{"choices": []}]
+        a = StubProvider("a", ProviderSettings(
+            type="stub", options=StubOptions(reply="streamed through the strategy")))
+        ctx = self.context(stream=True)
+        stream = await self.route(self.make(a), ctx)
+        assert isinstance(stream, ChunkStream), "a stream request must give a stream"
+        chunks = [stream.first]
+        async for piece in stream.rest or ():
+            chunks.append(piece)
+        await stream.close(None)
+        text = "".join(ch["delta"].get("content") or "" for c in chunks
+                       for ch in c.as_dict()["choices"])
+        assert text.strip() == "streamed through the strategy"
+        assert chunks[-1].as_dict()["usage"]["completion_tokens"] == 4
+        assert (a.calls, ctx.attempts, ctx.tried) == (1, 1, ["a"])

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from ferro.app import create_app
 from ferro.config import Config, ConfigSource, ProviderSettings, structure
+from ferro.operations import RawFrames
 from ferro.plugins import make_plugin_manager
 from ferro.registry import build_registry
-from ferro.types import RawFrames
+from ferro.testing.stub import StubPlugin
 
 
 def _as_config(config: Mapping[str, Any] | Config) -> Config:
@@ -60,6 +61,24 @@ def ferro_server(aiohttp_server: Any, ferro_app: Any) -> Callable[..., Awaitable
         return await aiohttp_server(ferro_app(config, env, pm))
 
     return factory
+
+
+@pytest.fixture
+def stub_plugins() -> Any:
+    """A plugin manager with the installed plugins plus provider type ``stub``
+    (:class:`~ferro.testing.StubProvider`): pass it as ``pm=`` with a :func:`stub_config`."""
+    pm = make_plugin_manager(env={})
+    pm.register(StubPlugin(), name="ferro-testing-stub")
+    return pm
+
+
+def stub_config(*names: str, strategy: str = "single", **options: Any) -> dict[str, Any]:
+    """A config whose targets are stub providers ``names`` (default one, ``stub``), each
+    with ``options`` (see :class:`~ferro.testing.stub.StubOptions`)."""
+    names = names or ("stub",)
+    return {"strategy": {"mode": strategy},
+            "providers": {n: {"type": "stub", **options} for n in names},
+            "targets": [{"virtual_key": n} for n in names]}
 
 
 @pytest.fixture

@@ -1,23 +1,20 @@
-"""Walk the targets in order; retry each per its policy; move on when another may help."""
+"""Walk the targets in order; each is tried per its retry policy (by the kernel's attempt
+helper); move on while another target may help."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TypeVar
+from typing import Any
 
 from ferro import (
-    ChatRequest,
-    CircuitOpenError,
+    Attempt,
     GatewayError,
     ModelNotFoundError,
+    RequestContext,
     StrategyConfig,
     Target,
-    backoff_delay,
     can_fall_back,
 )
-
-T = TypeVar("T")
 
 log = logging.getLogger("ferro.strategy.fallback")
 
@@ -26,28 +23,20 @@ class FallbackStrategy:
     def __init__(self, config: StrategyConfig, targets: list[Target]) -> None:
         self.targets = targets
 
-    async def route(self, request: ChatRequest, call) -> T:
+    async def route(self, ctx: RequestContext, attempt: Attempt[Any]) -> Any:
+        candidates = ctx.eligible(self.targets)
         last: GatewayError | None = None
-        for target in self.targets:
-            if not target.provider.supports_model(request.model):
-                continue
-            for attempt in range(1, target.attempts + 1):
-                try:
-                    return await call(target)
-                except GatewayError as exc:
-                    if not can_fall_back(exc):
-                        raise
-                    last = exc
-                    if not exc.retryable or isinstance(exc, CircuitOpenError):
-                        break  # another attempt here cannot help; try the next target
-                    if attempt < target.attempts:
-                        log.info("retrying provider %s (attempt %d): %s", target.name,
-                                 attempt + 1, exc.message)
-                        await asyncio.sleep(backoff_delay(attempt, target.backoff,
-                                                          target.max_backoff))
-            if last is not None:
-                log.warning("provider %s failed, falling back: %s", target.name, last.message)
+        for i, target in enumerate(candidates):
+            try:
+                return await attempt(target)
+            except GatewayError as exc:
+                if not can_fall_back(exc):
+                    raise
+                last = exc
+                if i + 1 < len(candidates):
+                    log.warning("provider %s failed, falling back to %s: %s", target.name,
+                                candidates[i + 1].name, exc.message)
         if last is None:
-            raise ModelNotFoundError(f"no provider supports model: {request.model}",
-                                     param="model")
+            raise ModelNotFoundError(
+                f"no target serves {ctx.operation.name} for model {ctx.model}", param="model")
         raise last

@@ -1,24 +1,22 @@
-"""The ``single`` strategy: every request goes to the first target, once."""
+"""The ``single`` strategy: every request goes to the first target that serves it."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any
 
-from ferro import ChatRequest, ModelNotFoundError, StrategyConfig, Target, hookimpl
-
-T = TypeVar("T")
+from ferro import Attempt, ModelNotFoundError, RequestContext, StrategyConfig, Target, hookimpl
 
 
 class SingleStrategy:
     def __init__(self, config: StrategyConfig, targets: list[Target]) -> None:
-        self.target = targets[0]
+        self.targets = targets
 
-    async def route(self, request: ChatRequest, call) -> T:
-        target = self.target
-        if not target.provider.supports_model(request.model):
+    async def route(self, ctx: RequestContext, attempt: Attempt[Any]) -> Any:
+        candidates = ctx.eligible(self.targets)
+        if not candidates:
             raise ModelNotFoundError(
-                f"provider {target.name} does not support model {request.model}", param="model")
-        return await call(target)
+                f"no target serves {ctx.operation.name} for model {ctx.model}", param="model")
+        return await attempt(candidates[0])
 
 
 @hookimpl

@@ -1,0 +1,98 @@
+"""Helpers for providers that serve embeddings: the OpenAI answer shape, ``base64``
+encoding, and batches split to a provider's limit and merged back in order."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from ferro import wire
+from ferro.operations import EmbeddingsRequest, EmbeddingsResponse
+
+__all__ = [
+    "embeddings_response",
+    "encode_vector",
+    "in_batches",
+    "merge_embeddings",
+    "text_inputs",
+]
+
+T = TypeVar("T")
+
+#: How many batches of one request go to the upstream at once.
+MAX_PARALLEL_BATCHES = 4
+
+
+def text_inputs(request: EmbeddingsRequest, provider: str) -> list[str]:
+    """The inputs as strings; token arrays are a 400 (only OpenAI's API takes them)."""
+    inputs = request.inputs
+    if any(not isinstance(item, str) for item in inputs):
+        raise wire.unsupported(provider, "token arrays in input",
+                               "send the input as text (a string or a list of strings)")
+    return inputs
+
+
+def encode_vector(vector: Sequence[float]) -> str:
+    """A vector as OpenAI's ``encoding_format: base64`` sends it: little-endian float32."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def embeddings_response(request: EmbeddingsRequest, vectors: Sequence[Sequence[float]], *,
+                        provider: str, prompt_tokens: int = 0,
+                        model: str | None = None) -> EmbeddingsResponse:
+    """The OpenAI embeddings answer for ``vectors`` (one per input, in order), encoded as
+    the request's ``encoding_format`` asks."""
+    as_base64 = request.encoding_format == "base64"
+    data = [{"object": "embedding", "index": i,
+             "embedding": encode_vector(v) if as_base64 else list(v)}
+            for i, v in enumerate(vectors)]
+    return EmbeddingsResponse({
+        "object": "list",
+        "data": data,
+        "model": model or request.model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        "provider": provider,
+        "created": int(time.time()),
+    })
+
+
+async def in_batches(items: Sequence[T], size: int,
+                     call: Callable[[list[T]], Awaitable[Any]]) -> list[Any]:
+    """``call`` on each batch of at most ``size`` items, a few at a time; the results in
+    batch order. The first failure cancels the rest and is raised."""
+    batches = [list(items[i:i + size]) for i in range(0, len(items), size)] or [[]]
+    if len(batches) == 1:
+        return [await call(batches[0])]
+    limit = asyncio.Semaphore(MAX_PARALLEL_BATCHES)
+
+    async def one(batch: list[T]) -> Any:
+        async with limit:
+            return await call(batch)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(b)) for b in batches]
+    return [t.result() for t in tasks]
+
+
+def merge_embeddings(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI embeddings answers of consecutive batches as one: data re-indexed in order,
+    usage summed."""
+    first = dict(bodies[0])
+    if len(bodies) == 1:
+        return first
+    data: list[Any] = []
+    prompt = total = 0
+    for body in bodies:
+        items = sorted(body.get("data") or (), key=lambda d: d.get("index", 0))
+        base = len(data)
+        data.extend({**item, "index": base + k} for k, item in enumerate(items))
+        usage = body.get("usage") or {}
+        prompt += usage.get("prompt_tokens") or 0
+        total += usage.get("total_tokens") or 0
+    first["data"] = data
+    first["usage"] = {"prompt_tokens": prompt, "total_tokens": total or prompt}
+    return first

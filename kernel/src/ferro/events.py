@@ -1,0 +1,63 @@
+"""The completed-exchange fan-out: ``exchange_completed`` listeners, resolved once, called
+after each reply is written; the awaitables they return run as bounded background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ferro.plugins import FerroPluginManager
+from ferro.types import Exchange
+
+__all__ = ["Events"]
+
+log = logging.getLogger("ferro.events")
+
+MAX_BACKGROUND_TASKS = 1000
+
+
+class Events:
+    def __init__(self, pm: FerroPluginManager) -> None:
+        self.listeners: list[Callable[[Exchange], Any]] = [
+            _bind(impl.function, impl.argnames)
+            for impl in pm.hook.exchange_completed.get_hookimpls()
+        ]
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.dropped = 0
+
+    def emit(self, exchange: Exchange) -> None:
+        for listener in self.listeners:
+            try:
+                result = listener(exchange)
+            except Exception:
+                log.exception("exchange_completed listener %r failed", listener)
+                continue
+            if inspect.isawaitable(result):
+                if len(self.tasks) >= MAX_BACKGROUND_TASKS:
+                    self.dropped += 1
+                    if inspect.iscoroutine(result):
+                        result.close()
+                    continue
+                task = asyncio.ensure_future(result)
+                self.tasks.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("exchange_completed listener failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)
+
+
+def _bind(function: Callable[..., Any], argnames: tuple[str, ...]) -> Callable[[Exchange], Any]:
+    """A listener called as pluggy would (an implementation may take no argument), without
+    pluggy's per-call dispatch."""
+    if "exchange" in argnames:
+        return lambda exchange: function(exchange=exchange)
+    return lambda exchange: function()

@@ -1,0 +1,285 @@
+"""The operations the gateway serves, and the request, answer and chunk types of each.
+
+An *operation* is what a client asks for, whatever HTTP route it came in on: ``chat``,
+``embeddings`` and ``completions`` (legacy text completions) today; images, Anthropic
+Messages and pass-through calls later. Each has an :class:`Operation` record naming the
+provider methods that serve it, so the pipeline dispatches without knowing the kinds.
+
+Requests, answers and chunks keep the OpenAI wire format as plain dicts: a provider that
+speaks OpenAI passes them through untouched (every field, known or not), and a provider
+that speaks another dialect translates from and to that one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+import orjson
+
+__all__ = [
+    "CHAT",
+    "COMPLETIONS",
+    "EMBEDDINGS",
+    "OPERATIONS",
+    "Answer",
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResponse",
+    "CompletionsRequest",
+    "CompletionsResponse",
+    "EmbeddingsRequest",
+    "EmbeddingsResponse",
+    "Operation",
+    "OperationRequest",
+    "RawFrames",
+    "Usage",
+]
+
+
+@attrs.frozen
+class Operation:
+    """One kind of request. ``call`` names the provider method for a whole answer,
+    ``stream`` the one for a streamed answer (None when the operation never streams)."""
+
+    name: str
+    call: str
+    stream: str | None = None
+
+
+CHAT = Operation("chat", call="chat", stream="stream")
+EMBEDDINGS = Operation("embeddings", call="embeddings")
+COMPLETIONS = Operation("completions", call="completions", stream="stream_completions")
+
+#: Every operation, by name.
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (CHAT, EMBEDDINGS, COMPLETIONS)}
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@attrs.define(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: Prompt tokens written to a provider's prompt cache (Anthropic bills them apart).
+    cache_creation_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage:
+        """Read an OpenAI usage object; anything missing or not a count reads as 0."""
+        if not isinstance(usage, Mapping):
+            return cls()
+        details = usage.get("prompt_tokens_details")
+        cdetails = usage.get("completion_tokens_details")
+        details = details if isinstance(details, Mapping) else {}
+        cdetails = cdetails if isinstance(cdetails, Mapping) else {}
+        prompt = _count(usage.get("prompt_tokens"))
+        completion = _count(usage.get("completion_tokens"))
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
+            cached_tokens=_count(details.get("cached_tokens")),
+            reasoning_tokens=_count(cdetails.get("reasoning_tokens")),
+            cache_creation_tokens=_count(details.get("cache_creation_tokens")),
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens or self.prompt_tokens + self.completion_tokens,
+        }
+        if self.cached_tokens or self.cache_creation_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            if self.cache_creation_tokens:
+                out["prompt_tokens_details"]["cache_creation_tokens"] = self.cache_creation_tokens
+        if self.reasoning_tokens:
+            out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return out
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class OperationRequest:
+    """A validated request of one operation. ``body`` is the request object exactly as the
+    client sent it (after alias resolution); OpenAI-compatible providers forward it.
+    Plugins may change it (``request.body["model"] = ...``) before the strategy runs."""
+
+    operation: ClassVar[Operation]
+    body: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return self.body["model"]
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether the client asked for the usage chunk at the end of a stream."""
+        opts = self.body.get("stream_options")
+        return bool(opts and opts.get("include_usage"))
+
+    @property
+    def user(self) -> str | None:
+        user = self.body.get("user")
+        return user if isinstance(user, str) else None
+
+
+@attrs.define(slots=True)
+class ChatRequest(OperationRequest):
+    """An OpenAI chat-completions request."""
+
+    operation: ClassVar[Operation] = CHAT
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body["messages"]
+
+
+@attrs.define(slots=True)
+class EmbeddingsRequest(OperationRequest):
+    """An OpenAI embeddings request: ``input`` is a string, a list of strings, a token
+    array or a list of token arrays; ``encoding_format`` is ``float`` (the default) or
+    ``base64``."""
+
+    operation: ClassVar[Operation] = EMBEDDINGS
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The inputs as a list: strings, or token arrays (lists of ints)."""
+        value = self.body["input"]
+        if isinstance(value, str):
+            return [value]
+        if value and all(isinstance(v, int) for v in value):
+            return [value]  # one token array
+        return list(value)
+
+    @property
+    def encoding_format(self) -> str:
+        return self.body.get("encoding_format") or "float"
+
+    @property
+    def dimensions(self) -> int | None:
+        return self.body.get("dimensions")
+
+
+@attrs.define(slots=True)
+class CompletionsRequest(OperationRequest):
+    """A legacy OpenAI completions request (``prompt`` instead of ``messages``)."""
+
+    operation: ClassVar[Operation] = COMPLETIONS
+
+    @property
+    def prompts(self) -> list[Any]:
+        """The prompts as a list: strings, or token arrays."""
+        value = self.body.get("prompt", "")
+        if isinstance(value, str):
+            return [value]
+        if value and all(isinstance(v, int) for v in value):
+            return [value]
+        return list(value)
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class Answer:
+    """A whole (non-streamed) answer in OpenAI's shape. ``body["provider"]`` names who
+    answered."""
+
+    body: dict[str, Any]
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.from_openai(self.body.get("usage"))
+
+    @property
+    def provider(self) -> str:
+        return self.body.get("provider", "")
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.body)
+
+
+@attrs.define(slots=True)
+class ChatResponse(Answer):
+    """An OpenAI ``chat.completion`` object."""
+
+
+@attrs.define(slots=True)
+class EmbeddingsResponse(Answer):
+    """An OpenAI embeddings list: ``{"object": "list", "data": [{"object": "embedding",
+    "index", "embedding"}], "model", "usage"}``."""
+
+
+@attrs.define(slots=True)
+class CompletionsResponse(Answer):
+    """An OpenAI ``text_completion`` object."""
+
+
+# --- stream pieces ----------------------------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class ChatChunk:
+    """One stream chunk (``chat.completion.chunk``, or ``text_completion`` for legacy
+    completions).
+
+    A translating provider builds ``data`` (a dict). A pass-through provider hands over
+    ``raw``, the chunk's JSON bytes as the upstream sent them, and the gateway parses them
+    only when it has to (see :meth:`as_dict`). ``more`` is a hint that another chunk follows
+    at once (it arrived in the same read), so the gateway may send both in one write.
+    """
+
+    data: dict[str, Any] | None = None
+    raw: bytes | None = None
+    more: bool = False
+
+    def to_json(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        return orjson.dumps(self.data)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The chunk as a dict, parsed once. Edits to it are what the gateway then sends."""
+        if self.data is None:
+            self.data = orjson.loads(self.raw)  # type: ignore[arg-type]
+            self.raw = None
+        return self.data
+
+    def carries_usage(self) -> bool:
+        """Cheap test for a usage object, without parsing a pass-through chunk."""
+        if self.data is not None:
+            return bool(self.data.get("usage"))
+        raw = self.raw or b""
+        return b'"usage"' in raw and b'"usage":null' not in raw and b'"usage": null' not in raw
+
+
+@attrs.define(slots=True)
+class RawFrames:
+    """Complete SSE ``data:`` frames of OpenAI chunks, relayed byte for byte: what a
+    pass-through provider yields for a stretch of stream that needs no attention (no usage,
+    no error, no end). The gateway parses them only when a plugin needs the chunks."""
+
+    frames: bytes
+    #: As for ChatChunk: more of the same read follows (parsed chunks), send them together.
+    more: bool = False
+
+    def chunks(self) -> list[ChatChunk]:
+        from ferro.sse import split_events
+
+        events, _ = split_events(self.frames)
+        return [ChatChunk(raw=data) for _event, data in events if data]

@@ -1,0 +1,350 @@
+"""The request lifecycle, top to bottom, once, for every operation and every route.
+
+:meth:`Pipeline.serve` takes an HTTP request and the :class:`Codec` of its route, and runs:
+
+1. authenticate the caller (401), read the body (413), parse it into an operation (400),
+   resolve the model alias;
+2. ``before_request`` plugins, in config order (a rejection is its 4xx; a plugin may answer);
+3. cache lookup (a hit is answered, as a stream too when one was asked for);
+4. route check (the model and the operation are served, else 400), then the strategy,
+   which tries targets through :func:`ferro.attempt.attempt_for` (breaker, retries,
+   timeout);
+5. for a whole answer: ``after_request`` plugins (which may still refuse it), cache store,
+   the JSON reply. For a stream: each chunk through the ``on_chunk`` plugins (only when
+   some are configured; otherwise raw frames are relayed unparsed), then, once it has
+   ended, ``after_request`` on the assembled answer and cache store;
+6. ``on_error`` plugins on any failure after parsing;
+7. exactly one :class:`~ferro.types.Exchange` per request, whatever happened (answered,
+   failed, rejected, invalid, unauthenticated, too large, cancelled by the client), handed
+   to the ``exchange_completed`` listeners after the reply is written.
+
+The codec knows its wire format only; the pipeline knows no wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+from aiohttp import web
+
+from ferro.attempt import ChunkStream, attempt_for
+from ferro.errors import GatewayError, InvalidRequestError
+from ferro.gateway import Gateway
+from ferro.operations import Answer, ChatChunk, Operation, OperationRequest, RawFrames, Usage
+from ferro.streaming import StreamAssembler, replay
+from ferro.types import Exchange, RequestContext
+
+if TYPE_CHECKING:
+    from ferro.events import Events
+
+__all__ = ["Codec", "Pipeline", "client_closed"]
+
+log = logging.getLogger("ferro.pipeline")
+
+REQUEST_ID = web.RequestKey("ferro_request_id", str)
+_JSON = "application/json"
+
+
+class Codec(Protocol):
+    """An HTTP route's wire format: body -> operation request, outcome -> bytes."""
+
+    operation: Operation
+    #: Whether OpenAI SSE frames from a pass-through provider can be written as they are.
+    relays_raw: bool
+    stream_headers: Mapping[str, str]
+    #: What ends a stream that went well.
+    done: bytes
+
+    def parse(self, raw: bytes) -> OperationRequest: ...
+
+    def answer(self, answer: Answer) -> bytes: ...
+
+    def chunk(self, chunk: ChatChunk) -> bytes: ...
+
+    def error(self, exc: GatewayError) -> web.Response: ...
+
+    def stream_error(self, exc: GatewayError) -> bytes:
+        """What ends a stream that failed after its first byte."""
+        ...
+
+
+def client_closed() -> GatewayError:
+    return InvalidRequestError("the client closed the connection", code="client_closed",
+                               status=499)
+
+
+class RequestTooLarge(InvalidRequestError):
+    status = 413
+    code = "request_too_large"
+
+
+class _Outcome:
+    """What the exchange will record, filled in as the request goes."""
+
+    __slots__ = ("error", "status", "ttfb", "usage")
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.error: GatewayError | None = None
+        self.ttfb: float | None = None
+        self.usage: Usage | None = None
+
+    def fail(self, error: GatewayError) -> None:
+        self.status = error.status
+        self.error = error
+
+
+class Pipeline:
+    """The gateway currently serving, and the one path every request takes through it."""
+
+    def __init__(self, gateway: Gateway, events: Events) -> None:
+        self.gateway = gateway
+        self.events = events
+
+    def swap(self, gateway: Gateway) -> Gateway:
+        """Serve new requests on ``gateway``; the old one finishes what it has in flight,
+        then closes. Returns the old one."""
+        old, self.gateway = self.gateway, gateway
+        old.retire()
+        return old
+
+    async def serve(self, http: web.Request, codec: Codec) -> web.StreamResponse:
+        gateway = self.gateway  # requests in flight finish on the config they started on
+        gateway.enter()
+        started, t0 = time.time(), time.perf_counter()
+        out = _Outcome()
+        ctx: RequestContext | None = None
+        identity = None
+        try:
+            identity = gateway.authenticate(http.headers.get("Authorization"))
+            try:
+                raw = await http.read()
+            except web.HTTPRequestEntityTooLarge as exc:
+                raise RequestTooLarge(f"request body too large: {exc.text}") from None
+            request = codec.parse(raw)
+            gateway.resolve_model(request)
+            ctx = RequestContext(request, http[REQUEST_ID], identity, _Headers(http.headers))
+            return await self._run(gateway, http, codec, ctx, out, t0)
+        except GatewayError as exc:
+            out.fail(exc)
+            if ctx is not None:
+                ctx.error = exc
+                await gateway.run_on_error(ctx)
+            return await _send(http, codec.error(exc))
+        except (asyncio.CancelledError, ConnectionResetError):
+            out.fail(client_closed())
+            raise
+        except Exception:
+            log.exception("unhandled error on %s %s", http.method, http.path)
+            error = GatewayError("internal error; the details have been logged")
+            out.fail(error)
+            return await _send(http, codec.error(error))
+        finally:
+            gateway.leave()
+            if self.events.listeners:
+                self.events.emit(ctx.exchange(out.status, out.error, out.usage, out.ttfb,
+                                              started, t0) if ctx is not None else
+                                 _rejected_exchange(http, codec.operation, identity, out,
+                                                    started, t0))
+
+    async def _run(self, gateway: Gateway, http: web.Request, codec: Codec,
+                   ctx: RequestContext, out: _Outcome, t0: float) -> web.StreamResponse:
+        await gateway.run_before(ctx)
+        answer = ctx.response
+        if answer is None and gateway.cache is not None:
+            answer = await _cache_get(gateway, ctx)
+        fresh = answer is None
+        if fresh:
+            gateway.check_route(ctx)
+            result = await gateway.strategy.route(ctx, attempt_for(ctx))
+        elif ctx.request.stream:
+            result = replay(answer)
+        else:
+            result = answer
+        if isinstance(result, ChunkStream):
+            return await self._relay(gateway, http, codec, ctx, result, out, t0, fresh)
+        ctx.response = result
+        if gateway.after:  # may refuse the answer (an output guardrail)
+            await gateway.run_after(ctx)
+        if fresh and gateway.cache is not None:
+            await _cache_put(gateway, ctx, ctx.response)
+        resp = web.Response(body=codec.answer(ctx.response), content_type=_JSON,
+                            headers=ctx.upstream_headers or None)
+        out.ttfb = time.perf_counter() - t0
+        return await _send(http, resp)
+
+    async def _relay(self, gateway: Gateway, http: web.Request, codec: Codec,
+                     ctx: RequestContext, stream: ChunkStream, out: _Outcome, t0: float,
+                     fresh: bool) -> web.StreamResponse:
+        store = fresh and gateway.cache is not None
+        assembler = StreamAssembler() if gateway.after or store else None
+        filtering = bool(gateway.on_chunk)
+        relay_raw = codec.relays_raw and assembler is None and not filtering
+        include_usage = ctx.request.include_usage
+        usage: Usage | None = None
+        error: GatewayError | None = None
+        verdict: BaseException | None = None  # what the breaker is told
+        pending: list[bytes] = []  # frames that arrived together, sent in one write
+
+        def add(chunk: ChatChunk) -> None:
+            nonlocal usage
+            if assembler is not None:
+                assembler.add(chunk.as_dict())
+            if not chunk.carries_usage():
+                pending.append(codec.chunk(chunk))
+                return
+            data = chunk.as_dict()
+            usage = Usage.from_openai(data["usage"])
+            if data.get("choices"):  # usage on a content chunk: split it off, as OpenAI does
+                rest = {k: v for k, v in data.items() if k != "usage"}
+                pending.append(codec.chunk(ChatChunk(rest)))
+                data = {**rest, "choices": [], "usage": data["usage"]}
+            if include_usage:
+                pending.append(codec.chunk(ChatChunk(data)))
+
+        def take(piece: ChatChunk | RawFrames) -> None:
+            if isinstance(piece, ChatChunk):
+                add(piece)
+            elif relay_raw:
+                pending.append(piece.frames)
+            else:
+                for chunk in piece.chunks():
+                    add(chunk)
+
+        async def take_filtered(piece: ChatChunk | RawFrames) -> None:
+            for chunk in piece.chunks() if isinstance(piece, RawFrames) else (piece,):
+                kept = await gateway.run_on_chunk(ctx, chunk)
+                if kept is not None:
+                    add(kept)
+
+        resp = web.StreamResponse(headers={**codec.stream_headers, **ctx.upstream_headers})
+        try:
+            await resp.prepare(http)
+            out.ttfb = time.perf_counter() - t0
+            piece = stream.first
+            while True:
+                if filtering:
+                    await take_filtered(piece)
+                else:
+                    take(piece)
+                if not piece.more and pending:
+                    await resp.write(b"".join(pending))
+                    pending.clear()
+                if stream.rest is None:
+                    break
+                try:
+                    piece = await stream.rest.__anext__()
+                except StopAsyncIteration:
+                    break
+            pending.append(codec.done)
+        except (asyncio.CancelledError, ConnectionResetError) as exc:  # the client went away
+            verdict = exc if isinstance(exc, asyncio.CancelledError) \
+                else asyncio.CancelledError()
+            out.fail(client_closed())
+            await stream.close(verdict)
+            raise
+        except (GatewayError, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            error = stream.error_from(exc)
+            log.warning("stream %s failed after it started: %s", ctx.request_id, error.message)
+            pending.append(codec.stream_error(error))
+        except Exception:  # a bug, here or in a provider: end the stream cleanly all the same
+            log.exception("stream %s failed after it started", ctx.request_id)
+            error = GatewayError("internal error; the details have been logged")
+            pending.append(codec.stream_error(error))
+        await stream.close(error)
+        if pending:
+            with contextlib.suppress(ConnectionResetError):
+                await resp.write(b"".join(pending))
+        ctx.usage = out.usage = usage
+        if error is not None:
+            out.fail(error)
+            ctx.error = error
+            await gateway.run_on_error(ctx)
+            return resp
+        if assembler is not None:
+            ctx.response = assembler.response(ctx.provider, usage)
+            try:  # the answer is already with the client: a plugin can no longer change it
+                await gateway.run_after(ctx)
+            except GatewayError as exc:
+                log.error("after_request on a sent stream %s failed: %s", ctx.request_id,
+                          exc.message)
+            if store:
+                await _cache_put(gateway, ctx, ctx.response)
+        return resp
+
+
+async def _send(http: web.Request, resp: web.Response) -> web.Response:
+    """Write a whole reply now, so the exchange is emitted after it (a client that has
+    gone is no error here)."""
+    with contextlib.suppress(ConnectionResetError):
+        await resp.prepare(http)
+        await resp.write_eof()
+    return resp
+
+
+async def _cache_get(gateway: Gateway, ctx: RequestContext) -> Answer | None:
+    try:
+        answer = await gateway.cache.get(ctx)  # type: ignore[union-attr]
+    except Exception:  # a cache that fails is a miss, never a failed request
+        log.exception("cache lookup failed")
+        return None
+    if answer is not None:
+        ctx.response = answer
+        ctx.metadata["cache"] = "hit"
+    return answer
+
+
+async def _cache_put(gateway: Gateway, ctx: RequestContext, answer: Answer | None) -> None:
+    if answer is None:
+        return
+    try:
+        await gateway.cache.put(ctx, answer)  # type: ignore[union-attr]
+    except Exception:
+        log.exception("cache store failed")
+
+
+class _Headers(Mapping[str, str]):
+    """The request headers strategies and plugins may look at, lower-cased: ``x-*``,
+    ``openai-*``, ``anthropic-*`` and ``user-agent``, never a credential. Selected on first
+    use, so a request nobody asks about pays nothing."""
+
+    _CREDENTIALS = frozenset({"x-api-key", "x-goog-api-key", "api-key"})
+    __slots__ = ("_raw", "_selected")
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self._raw = raw
+        self._selected: dict[str, str] | None = None
+
+    def _select(self) -> dict[str, str]:
+        if self._selected is None:
+            self._selected = {}
+            for name, value in self._raw.items():
+                lowered = name.lower()
+                if lowered in self._CREDENTIALS:
+                    continue
+                if lowered.startswith(("x-", "openai-", "anthropic-")) or lowered == "user-agent":
+                    self._selected[lowered] = value
+        return self._selected
+
+    def __getitem__(self, key: str) -> str:
+        return self._select()[key.lower()]
+
+    def __iter__(self) -> Any:
+        return iter(self._select())
+
+    def __len__(self) -> int:
+        return len(self._select())
+
+
+def _rejected_exchange(http: web.Request, operation: Operation, identity: Any,
+                       out: _Outcome, started: float, t0: float) -> Exchange:
+    """The exchange of a request refused before it was parsed (401, 413, 400)."""
+    return Exchange(request_id=http[REQUEST_ID], operation=operation.name, model="",
+                    provider="", stream=False, status=out.status, started=started,
+                    duration=time.perf_counter() - t0, error=out.error, identity=identity)
