@@ -109,3 +109,55 @@ async def test_a_client_that_leaves_stops_the_fallback(fake_upstream, ferrogw):
         await asyncio.wait_for(cancelled.wait(), 5)  # the upstream call is dropped too
     await asyncio.sleep(0.3)
     assert backup.requests == []  # and nothing falls back on its behalf
+
+
+async def test_sighup_reloads_the_config_file_with_a_stream_in_flight(fake_upstream, ferrogw,
+                                                                     tmp_path):
+    async def slow_stream(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(8):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": f"{i} "},
+                                  "finish_reason": "stop" if i == 7 else None}]}
+            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0.1)
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream})
+    process, url = await ferrogw(
+        f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
+        "targets:\n  - virtual_key: openai\n")
+    config = tmp_path / "gateway.yaml"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + "/v1/chat/completions", json={
+                "model": "m", "stream": True,
+                "messages": [{"role": "user", "content": "count"}]}) as resp:
+            assert (await resp.content.readline()).startswith(b"data: ")
+            config.write_text("providers:\n  echo: {}\ntargets:\n  - virtual_key: echo\n")
+            process.send_signal(signal.SIGHUP)
+            for _ in range(50):  # the reload is applied at once; new requests see it
+                async with session.get(url + "/health") as health:
+                    names = [p["name"] for p in (await health.json())["providers"]]
+                if names == ["echo"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert names == ["echo"]
+            rest = await resp.read()
+        assert rest.endswith(b"data: [DONE]\n\n") and b'"content":"7 "' in rest
+        async with session.post(url + "/v1/chat/completions", json={
+                "model": "m", "messages": [{"role": "user", "content": "hi"}]}) as answer:
+            assert (await answer.json())["choices"][0]["message"]["content"] == "echo: hi"
+        config.write_text("providers:\n  echo: {}\ntargets:\n  - virtual_key: echo\n"
+                          "    wieght: 2\n")
+        process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        async with session.get(url + "/health") as health:
+            assert health.status == 200
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 10) == 0
+    logs = (await process.stderr.read()).decode()
+    assert "config reloaded" in logs
+    assert "config reload failed; the running config keeps serving" in logs
+    assert "gateway.yaml:5: targets[0].wieght: unknown key 'wieght'" in logs

@@ -84,6 +84,7 @@ class Gateway:
         self.cors = frozenset(config.server.cors_origins)
         self.in_flight = 0
         self._retired = False
+        self._closing: asyncio.Future[None] | None = None
         self._closed = False
 
     # --- building ---------------------------------------------------------------------------
@@ -211,13 +212,17 @@ class Gateway:
     def leave(self) -> None:
         self.in_flight -= 1
         if self._retired and self.in_flight == 0:
-            asyncio.ensure_future(self.aclose())
+            self._close_soon()
 
     def retire(self) -> None:
         """Replaced by a newer config: close once the last request on it has finished."""
         self._retired = True
         if self.in_flight == 0:
-            asyncio.ensure_future(self.aclose())
+            self._close_soon()
+
+    def _close_soon(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.aclose())
 
     async def aclose(self) -> None:
         if self._closed:

@@ -19,7 +19,8 @@ from ferro.registry import build_registry
 from ferro.testing.stub import StubPlugin
 
 
-def _as_config(config: Mapping[str, Any] | Config) -> Config:
+def as_config(config: Mapping[str, Any] | Config) -> Config:
+    """A Config from a config dict, as a test config file would give."""
     if isinstance(config, Config):
         return config
     source = ConfigSource("<test config>", dict(config))
@@ -35,7 +36,7 @@ def ferro_app() -> Callable[..., web.Application]:
 
     def factory(config: Mapping[str, Any] | Config, env: Mapping[str, str] | None = None,
                 pm: Any = None) -> web.Application:
-        return create_app(_as_config(config), pm or make_plugin_manager(env={}), env=env or {})
+        return create_app(as_config(config), pm or make_plugin_manager(env={}), env=env or {})
 
     return factory
 
