@@ -94,3 +94,29 @@ async def test_a_plugin_strategy_routes_requests(ferro_client):
     resp = await client.post("/v1/chat/completions", json={
         "model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert (await resp.json())["provider"] == "two"
+
+
+class TakesNothing:
+    """Implementations may take fewer arguments than the spec, even none."""
+
+    calls = 0
+
+    @hookimpl
+    def register_plugins(self):
+        TakesNothing.calls += 1
+
+    @hookimpl
+    def exchange_completed(self):
+        TakesNothing.calls += 1
+
+
+async def test_an_implementation_without_arguments_is_called(ferro_client):
+    pm = make_plugin_manager(env={})
+    pm.register(TakesNothing(), name="nothing")
+    build_registry(pm)
+    assert TakesNothing.calls == 1
+    client = await ferro_client({"providers": {"echo": {}}}, pm=pm)
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status == 200
+    assert TakesNothing.calls == 3  # the registry again (create_app), then the exchange

@@ -59,10 +59,21 @@ async def test_unknown_route_and_wrong_method_use_the_error_schema(ferro_client)
     client = await ferro_client(ECHO)
     resp = await client.get("/v1/nothing-here")
     assert resp.status == 404
-    assert_error_schema(await resp.json(), "invalid_request_error", "not_found")
+    body = await resp.json()
+    assert_error_schema(body, "invalid_request_error", "not_found")
+    assert "POST /v1/embeddings" in body["error"]["message"]
+    assert "POST /v1/chat/completions" in body["error"]["message"]
+    assert resp.headers["x-should-retry"] == "false"
+    resp = await client.get("/metrics")
+    assert resp.status == 404
+    assert "install ferro-metrics-prometheus" in (await resp.json())["error"]["message"]
     resp = await client.get("/v1/chat/completions")
     assert resp.status == 405
-    assert_error_schema(await resp.json(), "invalid_request_error", "method_not_allowed")
+    body = await resp.json()
+    assert_error_schema(body, "invalid_request_error", "method_not_allowed")
+    assert body["error"]["message"] == ("GET is not allowed on /v1/chat/completions "
+                                        "(allowed: POST)")
+    assert resp.headers["x-should-retry"] == "false"
 
 
 async def test_body_limit_is_413(ferro_client):
@@ -293,3 +304,50 @@ async def test_malformed_fields_are_400_naming_the_field(ferro_client, payload, 
     resp = await client.post("/v1/chat/completions", json=payload)
     assert resp.status == 400
     assert (await resp.json())["error"]["param"] == param
+
+
+async def test_upstream_rate_limit_and_request_id_headers_reach_the_client(ferro_client,
+                                                                           fake_upstream):
+    from aiohttp import web
+
+    async def answer(request):
+        return web.json_response(
+            {"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+             "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                          "finish_reason": "stop"}]},
+            headers={"x-ratelimit-remaining-requests": "41", "x-request-id": "req_up_1",
+                     "x-ratelimit-reset-tokens": "6ms", "set-cookie": "secret=1"})
+
+    up = await fake_upstream({"POST /chat/completions": answer})
+    client = await ferro_client({"providers": {"openai": {"api_key": "k", "base_url": up.url}}})
+    resp = await client.post("/v1/chat/completions", headers={"X-Request-ID": "mine"},
+                             json={"model": "gpt-4o",
+                                   "messages": [{"role": "user", "content": "hi"}]})
+    await resp.read()
+    assert resp.headers["x-ratelimit-remaining-requests"] == "41"
+    assert resp.headers["x-ratelimit-reset-tokens"] == "6ms"
+    assert resp.headers["x-upstream-request-id"] == "req_up_1"
+    assert resp.headers["X-Request-ID"] == "mine"
+    assert "set-cookie" not in resp.headers
+
+
+async def test_upstream_headers_reach_a_streaming_client(ferro_client, fake_upstream):
+    from aiohttp import web
+
+    from ferro.testing import sse_body
+
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+             "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}
+
+    async def stream(request):
+        return web.Response(body=sse_body(chunk, b"[DONE]"), content_type="text/event-stream",
+                            headers={"x-ratelimit-limit-requests": "500",
+                                     "x-request-id": "req_up_2"})
+
+    up = await fake_upstream({"POST /chat/completions": stream})
+    client = await ferro_client({"providers": {"openai": {"api_key": "k", "base_url": up.url}}})
+    resp = await client.post("/v1/chat/completions", json={
+        "model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert (await resp.text()).endswith("data: [DONE]\n\n")
+    assert resp.headers["x-ratelimit-limit-requests"] == "500"
+    assert resp.headers["x-upstream-request-id"] == "req_up_2"

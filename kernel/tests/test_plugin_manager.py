@@ -97,4 +97,5 @@ def test_tracing_logs_hook_calls(caplog):
     caplog.set_level(logging.INFO, logger="ferro.plugins")
     pm = make_plugin_manager(env={"FERRO_TRACE_PLUGINS": "1"})
     build_registry(pm)
-    assert "register_providers" in caplog.text
+    assert "register_providers [hook]" in caplog.text, "pluggy's own tracing of the call"
+    assert "finish register_providers" in caplog.text

@@ -8,8 +8,7 @@ import aiohttp
 import pytest
 from ferro import ConfigError
 from ferro.app import PIPELINE, reload
-from ferro.testing import stub_config
-from ferro.testing import as_config
+from ferro.testing import as_config, stub_config
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
