@@ -116,3 +116,15 @@ async def test_invalid_request_from_first_target_is_raised_as_is():
     a = StubProvider("a", fail_with=InvalidRequestError("nope"))
     with pytest.raises(InvalidRequestError, match="nope"):
         await route(make(a, StubProvider("b")))
+
+
+async def test_falling_back_is_logged_only_when_a_target_is_left(caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="ferro.strategy.fallback")
+    a = StubProvider("a", fail_with=UpstreamError("a down", status=503))
+    b = StubProvider("b", fail_with=UpstreamError("b down", status=503))
+    with pytest.raises(UpstreamError, match="b down"):
+        await route(make(a, b))
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["provider a failed, falling back to b: a down"]
