@@ -333,7 +333,6 @@ async def test_upstream_rate_limit_and_request_id_headers_reach_the_client(ferro
 
 async def test_upstream_headers_reach_a_streaming_client(ferro_client, fake_upstream):
     from aiohttp import web
-
     from ferro.testing import sse_body
 
     chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
