@@ -14,6 +14,24 @@ from aiohttp import web
 FERROGW = str(Path(sys.executable).with_name("ferrogw"))
 
 
+def slow_stream(count):
+    """An upstream handler streaming ``count`` chunks ("0 ", "1 ", ...), 0.1 s apart."""
+
+    async def handler(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(count):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": f"{i} "},
+                                  "finish_reason": "stop" if i == count - 1 else None}]}
+            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0.1)
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    return handler
+
+
 @pytest.fixture
 async def ferrogw(tmp_path, unused_tcp_port):
     """``process, url = await ferrogw(config_yaml)``: `ferrogw serve` started and answering;
@@ -48,19 +66,7 @@ async def ferrogw(tmp_path, unused_tcp_port):
 
 
 async def test_sigterm_drains_an_in_flight_stream(fake_upstream, ferrogw):
-    async def slow_stream(request):
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for i in range(10):
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
-                     "choices": [{"index": 0, "delta": {"content": f"{i} "},
-                                  "finish_reason": "stop" if i == 9 else None}]}
-            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-            await asyncio.sleep(0.1)
-        await resp.write(b"data: [DONE]\n\n")
-        return resp
-
-    upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream})
+    upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream(10)})
     process, url = await ferrogw(
         f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
         "targets:\n  - virtual_key: openai\n")
@@ -113,19 +119,7 @@ async def test_a_client_that_leaves_stops_the_fallback(fake_upstream, ferrogw):
 
 async def test_sighup_reloads_the_config_file_with_a_stream_in_flight(fake_upstream, ferrogw,
                                                                      tmp_path):
-    async def slow_stream(request):
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for i in range(8):
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": f"{i} "},
-                                  "finish_reason": "stop" if i == 7 else None}]}
-            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-            await asyncio.sleep(0.1)
-        await resp.write(b"data: [DONE]\n\n")
-        return resp
-
-    upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream})
+    upstream = await fake_upstream({"POST /v1/chat/completions": slow_stream(8)})
     process, url = await ferrogw(
         f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
         "targets:\n  - virtual_key: openai\n")
