@@ -1,30 +1,25 @@
 import pytest
 from ferro import ChatRequest, ConfigError, UpstreamError
-from ferro.testing import ProviderContract, collect, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, collect, make_provider
 
 DEPLOYMENT = "gpt-4o-prod"
 PATH = f"/openai/deployments/{DEPLOYMENT}/chat/completions"
-
-
-def usage(prompt, completion):
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
-
-
 FILTERS = {"hate": {"filtered": False, "severity": "safe"}}
+PROMPT_FILTERS = [{"prompt_index": 0, "content_filter_results": FILTERS}]
 
 
-def chunk(delta, finish=None):
-    return {"id": "chatcmpl-A1", "object": "chat.completion.chunk", "created": 1,
-            "model": "gpt-4o-2024-08-06", "system_fingerprint": "fp_1",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                         "content_filter_results": FILTERS}]}
-
-
-class TestAzureOpenAIContract(ProviderContract):
+class TestAzureOpenAIContract(OpenAICompatibleContract):
     provider_type = "azure-openai"
     upstream_path = PATH
     model = "gpt-4o"
+    response_id = "chatcmpl-A1"
+    served_model = "gpt-4o-2024-08-06"
+    reply_fields = {"prompt_filter_results": PROMPT_FILTERS}
+    choice_fields = {"content_filter_results": FILTERS}
+    chunk_fields = {"system_fingerprint": "fp_1"}
+    # Azure opens a stream with a chunk of prompt filter results and no choices.
+    stream_preamble = ({"id": "", "object": "", "created": 0, "model": "", "choices": [],
+                        "prompt_filter_results": PROMPT_FILTERS},)
 
     def settings(self, base_url):
         return {"api_key": "test-key", "base_url": base_url, "deployment": DEPLOYMENT}
@@ -33,30 +28,6 @@ class TestAzureOpenAIContract(ProviderContract):
         assert request.headers.get("api-key") == "test-key"
         assert "Authorization" not in request.headers
         assert request.query == {"api-version": "2024-10-21"}
-
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {"id": "chatcmpl-A1", "object": "chat.completion", "created": 1,
-                "model": "gpt-4o-2024-08-06",
-                "prompt_filter_results": [{"prompt_index": 0,
-                                           "content_filter_results": FILTERS}],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop", "content_filter_results": FILTERS}],
-                "usage": usage(prompt_tokens, completion_tokens)}
-
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        # Azure opens with a chunk of prompt filter results and no choices.
-        events = [{"id": "", "object": "", "created": 0, "model": "", "choices": [],
-                   "prompt_filter_results": [{"prompt_index": 0,
-                                              "content_filter_results": FILTERS}]}]
-        events += [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": p}) for p in parts]
-        events.append(chunk({}, "stop"))
-        events.append({**chunk({}), "choices": [], "usage": usage(prompt_tokens,
-                                                                  completion_tokens)})
-        return sse_body(*events, b"[DONE]")
-
-    def native_truncated_stream(self, parts):
-        return sse_body(chunk({"role": "assistant", "content": ""}), chunk({"content": parts[0]}))
 
     def native_error(self, status, message):
         return {"error": {"code": str(status), "message": message}}

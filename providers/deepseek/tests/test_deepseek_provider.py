@@ -1,46 +1,32 @@
 import pytest
 from ferro import ChatRequest, UpstreamError
-from ferro.testing import ProviderContract, collect, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, collect, make_provider, sse_body
 
 MODEL = "deepseek-reasoner"
 
 
-def usage(prompt, completion, hit=0):
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion, "prompt_cache_hit_tokens": hit,
-            "prompt_cache_miss_tokens": prompt - hit,
-            "completion_tokens_details": {"reasoning_tokens": 1}}
-
-
-def chunk(delta, finish=None):
-    return {"id": "930c", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
-            "system_fingerprint": "fp_1", "choices": [{"index": 0, "delta": delta,
-                                                       "logprobs": None, "finish_reason": finish}]}
-
-
-class TestDeepSeekContract(ProviderContract):
+class TestDeepSeekContract(OpenAICompatibleContract):
     provider_type = "deepseek"
     upstream_path = "/chat/completions"  # DeepSeek's base URL has no /v1
     model = MODEL
+    response_id = "930c"
+    message_fields = {"reasoning_content": "Thinking..."}
+    choice_fields = {"logprobs": None}
+    chunk_fields = {"system_fingerprint": "fp_1"}
+    # the reasoning streams first, in its own field beside the content
+    opening_deltas = ({"role": "assistant", "content": None, "reasoning_content": ""},
+                      {"content": None, "reasoning_content": "Hmm"})
+    delta_fields = {"reasoning_content": None}
+    finish_delta = {"content": ""}
 
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {"id": "930c", "object": "chat.completion", "created": 1, "model": MODEL,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                                     "reasoning_content": "Thinking..."},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": usage(prompt_tokens, completion_tokens, hit=4)}
+    def usage(self, prompt_tokens, completion_tokens):
+        hit = 4
+        return {**super().usage(prompt_tokens, completion_tokens),
+                "prompt_cache_hit_tokens": hit, "prompt_cache_miss_tokens": prompt_tokens - hit,
+                "completion_tokens_details": {"reasoning_tokens": 1}}
 
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        events = [chunk({"role": "assistant", "content": None, "reasoning_content": ""}),
-                  chunk({"content": None, "reasoning_content": "Hmm"})]
-        events += [chunk({"content": p, "reasoning_content": None}) for p in parts]
-        events.append(chunk({"content": ""}, "stop"))
-        events.append({**chunk({}), "choices": [],
-                       "usage": usage(prompt_tokens, completion_tokens, hit=4)})
-        return sse_body(*events, b"[DONE]")
 
-    def native_truncated_stream(self, parts):
-        return sse_body(chunk({"role": "assistant", "content": ""}), chunk({"content": parts[0]}))
+chunk = TestDeepSeekContract().chunk
 
 
 @pytest.fixture

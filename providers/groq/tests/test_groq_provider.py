@@ -1,47 +1,24 @@
 import pytest
 from ferro import ChatRequest, InvalidRequestError, UpstreamError
-from ferro.testing import ProviderContract, collect, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, collect, make_provider, sse_body
 
 MODEL = "llama-3.3-70b-versatile"
+X_GROQ = {"x_groq": {"id": "req_01"}}
 
 
-def chunk(delta, finish=None, **extra):
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-
-
-def usage(prompt, completion):
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
-
-
-class TestGroqContract(ProviderContract):
+class TestGroqContract(OpenAICompatibleContract):
     provider_type = "groq"
     upstream_path = "/openai/v1/chat/completions"
     model = MODEL
+    reply_fields = X_GROQ
+    first_chunk_fields = X_GROQ
 
-    def settings(self, base_url):
-        return {"api_key": "test-key", "base_url": base_url + "/openai/v1"}
+    def finish_chunk_fields(self, usage):
+        # Groq repeats the usage in the finish chunk's x_groq, besides the usage chunk.
+        return {"x_groq": {"id": "req_01", "usage": usage}}
 
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": MODEL,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": usage(prompt_tokens, completion_tokens),
-                "x_groq": {"id": "req_01"}}
 
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        events = [chunk({"role": "assistant", "content": ""}, x_groq={"id": "req_01"})]
-        events += [chunk({"content": p}) for p in parts]
-        events.append(chunk({}, "stop", x_groq={"id": "req_01",
-                                                "usage": usage(prompt_tokens,
-                                                               completion_tokens)}))
-        events.append({**chunk({}), "choices": [],
-                       "usage": usage(prompt_tokens, completion_tokens)})
-        return sse_body(*events, b"[DONE]")
-
-    def native_truncated_stream(self, parts):
-        return sse_body(chunk({"role": "assistant", "content": ""}), chunk({"content": parts[0]}))
+chunk = TestGroqContract().chunk
 
 
 @pytest.fixture

@@ -1,52 +1,31 @@
 import pytest
 from ferro import ChatRequest, UpstreamError
-from ferro.testing import ProviderContract, collect, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, collect, make_provider, sse_body
 
 MODEL = "mistral-small-latest"
 
 
-def usage(prompt, completion):
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
-
-
-def chunk(delta, finish=None, **extra):
-    return {"id": "cmpl-e5c", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-
-
-def reply(content, finish="stop"):
-    return {"id": "cmpl-e5c", "object": "chat.completion", "created": 1, "model": MODEL,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
-                                                 "tool_calls": None},
-                         "finish_reason": finish}], "usage": usage(3, 2)}
-
-
-class TestMistralContract(ProviderContract):
+class TestMistralContract(OpenAICompatibleContract):
     provider_type = "mistral"
     upstream_path = "/v1/chat/completions"
     model = MODEL
-
-    def settings(self, base_url):
-        return {"api_key": "test-key", "base_url": base_url + "/v1"}
-
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {**reply(text), "usage": usage(prompt_tokens, completion_tokens)}
-
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        # Mistral: usage on the last chunk, the one with the finish reason.
-        events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": p}) for p in parts]
-        events.append(chunk({"content": ""}, "stop",
-                            usage=usage(prompt_tokens, completion_tokens)))
-        return sse_body(*events, b"[DONE]")
-
-    def native_truncated_stream(self, parts):
-        return sse_body(chunk({"role": "assistant", "content": ""}), chunk({"content": parts[0]}))
+    response_id = "cmpl-e5c"
+    message_fields = {"tool_calls": None}
+    # Mistral ends a stream with one chunk: an empty content delta, the finish and usage.
+    finish_delta = {"content": ""}
+    usage_on_finish_chunk = True
 
     def native_error(self, status, message):
         return {"object": "error", "message": message, "type": "invalid_request_error",
                 "param": None, "code": None}
+
+
+_contract = TestMistralContract()
+chunk, usage = _contract.chunk, _contract.usage
+
+
+def reply(content, finish="stop"):
+    return _contract.native_reply(content, 3, 2, finish_reason=finish)
 
 
 @pytest.fixture

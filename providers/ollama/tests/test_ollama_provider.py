@@ -1,52 +1,27 @@
 import pytest
 from ferro import UpstreamError
-from ferro.testing import ProviderContract, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, make_provider
 
 MODEL = "llama3.2"
 
 
-def usage(prompt, completion):
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
-
-
-def chunk(delta, finish=None):
-    return {"id": "chatcmpl-290", "object": "chat.completion.chunk", "created": 1,
-            "model": MODEL, "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-class TestOllamaContract(ProviderContract):
+class TestOllamaContract(OpenAICompatibleContract):
     provider_type = "ollama"
     upstream_path = "/v1/chat/completions"
     model = MODEL
+    response_id = "chatcmpl-290"
+    reply_fields = chunk_fields = {"system_fingerprint": "fp_ollama"}
+    # no role chunk: every delta carries the role, the finish delta too
+    opening_deltas = ()
+    delta_fields = {"role": "assistant"}
+    finish_delta = {"content": ""}
+    error_type = "api_error"
 
     def settings(self, base_url):
         return {"base_url": base_url}  # no key: a local server
 
     def check_auth(self, request):
         assert "Authorization" not in request.headers
-
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {"id": "chatcmpl-290", "object": "chat.completion", "created": 1, "model": MODEL,
-                "system_fingerprint": "fp_ollama",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": usage(prompt_tokens, completion_tokens)}
-
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        events = [chunk({"role": "assistant", "content": p}) for p in parts]
-        events.append(chunk({"role": "assistant", "content": ""}, "stop"))
-        events.append({**chunk({}), "choices": [], "usage": usage(prompt_tokens,
-                                                                  completion_tokens)})
-        return sse_body(*events, b"[DONE]")
-
-    def native_truncated_stream(self, parts):
-        return sse_body(chunk({"role": "assistant", "content": parts[0]}))
-
-    def native_error(self, status, message):
-        return {"error": {"message": message, "type": "api_error", "param": None,
-                          "code": None}}
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 from ferro import ChatRequest, UpstreamError
-from ferro.testing import ProviderContract, collect, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, collect, make_provider, sse_body
 
 
 @pytest.fixture
@@ -10,40 +10,10 @@ def openai_at(http_session):
         "openai", {"api_key": "k", "base_url": upstream.url + "/v1"}, http_session)
 
 
-class TestOpenAIContract(ProviderContract):
+class TestOpenAIContract(OpenAICompatibleContract):
     provider_type = "openai"
     upstream_path = "/v1/chat/completions"
     model = "gpt-4o-mini"
-
-    def settings(self, base_url):
-        return {"api_key": "test-key", "base_url": base_url + "/v1"}
-
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
-
-    def _chunk(self, delta, finish=None):
-        return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
-                "model": self.model, "choices": [{"index": 0, "delta": delta,
-                                                  "finish_reason": finish}]}
-
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        events = [self._chunk({"role": "assistant", "content": ""})]
-        events += [self._chunk({"content": p}) for p in parts]
-        events.append(self._chunk({}, "stop"))
-        events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
-                       "model": self.model, "choices": [],
-                       "usage": {"prompt_tokens": prompt_tokens,
-                                 "completion_tokens": completion_tokens,
-                                 "total_tokens": prompt_tokens + completion_tokens}})
-        return sse_body(*events, b"[DONE]")
-
-    def native_truncated_stream(self, parts):
-        return sse_body(self._chunk({"role": "assistant", "content": ""}),
-                        self._chunk({"content": parts[0]}))
 
 
 TOOL_REQUEST = {

@@ -1,45 +1,31 @@
 import pytest
 from ferro import ChatRequest
-from ferro.testing import ProviderContract, collect, make_provider, sse_body
+from ferro.testing import OpenAICompatibleContract, collect, make_provider, sse_body
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 
 
-def usage(prompt, completion):
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+class TestTogetherContract(OpenAICompatibleContract):
+    """Together's stream: no role chunk, ``role`` in every delta, ``usage`` null until the
+    last chunk, which also carries the finish reason (``eos``)."""
 
-
-def chunk(delta, finish=None, use=None):
-    """Together's chunk: usage is null until the last chunk, which also has the finish."""
-    return {"id": "8f3", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
-            "choices": [{"index": 0, "delta": {"role": "assistant", **delta}, "logprobs": None,
-                         "finish_reason": finish}], "usage": use}
-
-
-class TestTogetherContract(ProviderContract):
     provider_type = "together"
     upstream_path = "/v1/chat/completions"
     model = MODEL
+    response_id = "8f3"
+    finish_reason = "eos"
+    reply_fields = {"prompt": []}
+    message_fields = {"tool_calls": []}
+    choice_fields = {"logprobs": None}
+    chunk_fields = {"usage": None}
+    opening_deltas = ()
+    delta_fields = {"role": "assistant"}
+    finish_on_last_content = True
+    usage_on_finish_chunk = True
 
-    def settings(self, base_url):
-        return {"api_key": "test-key", "base_url": base_url + "/v1"}
 
-    def native_reply(self, text, prompt_tokens, completion_tokens):
-        return {"id": "8f3", "object": "chat.completion", "created": 1, "model": MODEL,
-                "prompt": [], "choices": [{"index": 0, "logprobs": None, "finish_reason": "eos",
-                                           "message": {"role": "assistant", "content": text,
-                                                       "tool_calls": []}}],
-                "usage": usage(prompt_tokens, completion_tokens)}
-
-    def native_stream(self, parts, prompt_tokens, completion_tokens):
-        events = [chunk({"content": p}) for p in parts[:-1]]
-        events.append(chunk({"content": parts[-1]}, "eos", usage(prompt_tokens,
-                                                                 completion_tokens)))
-        return sse_body(*events, b"[DONE]")
-
-    def native_truncated_stream(self, parts):
-        return sse_body(chunk({"content": parts[0]}))
+_contract = TestTogetherContract()
+chunk, usage = _contract.chunk, _contract.usage
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ Fixtures
 Contract test classes
     :class:`ProviderContract` and :class:`StrategyContract`: subclass them in a provider or
     strategy package and fill in the few native details; the tests come with them.
+    :class:`OpenAICompatibleContract`: ``ProviderContract`` with OpenAI's wire format written,
+    for providers that speak OpenAI's dialect; set only the knobs where theirs differs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ferro.testing.contracts import ProviderContract, StrategyContract
 from ferro.testing.helpers import (
     FakeUpstream,
     RecordedRequest,
+    as_config,
     collect,
     fake_upstream,
     ferro_app,
@@ -31,16 +34,17 @@ from ferro.testing.helpers import (
     installed_plugins,
     make_provider,
     openai_client,
-    as_config,
     single_provider,
     sse_body,
     stub_config,
     stub_plugins,
 )
+from ferro.testing.openai_contract import OpenAICompatibleContract
 from ferro.testing.stub import StubOptions, StubProvider
 
 __all__ = [
     "FakeUpstream",
+    "OpenAICompatibleContract",
     "ProviderContract",
     "RecordedRequest",
     "StrategyContract",
