@@ -215,3 +215,57 @@ async def test_retries_apply_to_every_operation(ferro_client, stub_plugins, exch
     await wait_for(lambda: len(exchanges.seen) == 2)
     assert [(e.targets, e.attempts, e.provider) for e in exchanges.seen] == [
         (["flaky", "good"], 4, "good"), (["flaky", "good"], 4, "good")]
+
+
+async def test_a_new_endpoint_is_a_codec_and_a_provider_method(ferro_client, stub_plugins,
+                                                               exchanges):
+    """An operation with no model and a wire format of its own (plain text) goes through the
+    same pipeline: strategy, attempts, plugins and exactly one exchange."""
+    import attrs
+    from aiohttp import web
+    from ferro import Answer, Operation, OperationRequest
+    from ferro.testing import StubProvider
+
+    shout = Operation("shout", call="shout")
+
+    @attrs.define
+    class ShoutRequest(OperationRequest):
+        operation = shout
+
+    class Shouter(StubProvider):
+        async def shout(self, request):
+            return Answer({"text": request.body["text"].upper(), "provider": self.name})
+
+    class TextCodec:
+        operation = shout
+
+        def parse(self, raw):
+            return ShoutRequest({"text": raw.decode()})
+
+        def answer(self, answer, headers):
+            return web.Response(text=answer.body["text"])
+
+        def error(self, exc):
+            return web.Response(status=exc.status, text=exc.message)
+
+    class Route:
+        @hookimpl
+        def register_providers(self, register):
+            register("shouter", Shouter)
+
+        @hookimpl
+        def configure_app(self, app):
+            async def handler(request):
+                return await request.app[PIPELINE].serve(request, TextCodec())
+
+            app.router.add_post("/shout", handler)
+
+    stub_plugins.register(Route(), name="route")
+    cfg = {"providers": {"loud": {"type": "shouter", "operations": ["shout"]}},
+           "targets": [{"virtual_key": "loud"}]}
+    client = await ferro_client(cfg, pm=stub_plugins)
+    resp = await client.post("/shout", data=b"hello")
+    assert (resp.status, await resp.text()) == (200, "HELLO")
+    await wait_for(lambda: exchanges.seen)
+    assert [(e.operation, e.model, e.provider, e.status) for e in exchanges.seen] == [
+        ("shout", "", "loud", 200)]

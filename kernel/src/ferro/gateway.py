@@ -249,7 +249,7 @@ class Gateway:
                         scopes=frozenset({"inference"}))
 
     def resolve_model(self, request: OperationRequest) -> None:
-        alias = self.aliases.get(request.body["model"])
+        alias = self.aliases.get(request.model)
         if alias is not None:
             request.body["model"] = alias
 
@@ -257,14 +257,15 @@ class Gateway:
         """A 400 before routing when no target serves the model, or none of those that
         serve it serves the operation."""
         model, operation = ctx.request.model, ctx.request.operation
-        serving = [t for t in self.targets if t.provider.supports_model(model)]
+        serving = [t for t in self.targets if not model or t.provider.supports_model(model)]
         if not serving:
             raise ModelNotFoundError(f"no provider supports model: {model}", param="model")
         if any(operation.name in t.provider.operations for t in serving):
             return
         names = ", ".join(t.name for t in serving)
         which = f"provider {names} does" if len(serving) == 1 else f"providers {names} do"
-        raise InvalidRequestError(f"{which} not serve {operation.name} (model {model})",
+        for_model = f" (model {model})" if model else ""
+        raise InvalidRequestError(f"{which} not serve {operation.name}{for_model}",
                                   code="unsupported_operation", param="model")
 
     async def run_before(self, ctx: RequestContext) -> None:

@@ -119,7 +119,8 @@ class OperationRequest:
 
     @property
     def model(self) -> str:
-        return self.body["model"]
+        """The model asked for; empty for an operation that names none (a pass-through)."""
+        return self.body.get("model") or ""
 
     @property
     def stream(self) -> bool:

@@ -48,30 +48,40 @@ __all__ = ["Codec", "Pipeline", "client_closed"]
 log = logging.getLogger("ferro.pipeline")
 
 REQUEST_ID = web.RequestKey("ferro_request_id", str)
-_JSON = "application/json"
 
 
-class Codec(Protocol):
-    """An HTTP route's wire format: body -> operation request, outcome -> bytes."""
+class StreamEncoder(Protocol):
+    """One stream's wire format (it may keep state: named events, block indexes)."""
 
-    operation: Operation
     #: Whether OpenAI SSE frames from a pass-through provider can be written as they are.
     relays_raw: bool
-    stream_headers: Mapping[str, str]
-    #: What ends a stream that went well.
-    done: bytes
-
-    def parse(self, raw: bytes) -> OperationRequest: ...
-
-    def answer(self, answer: Answer) -> bytes: ...
+    headers: Mapping[str, str]
 
     def chunk(self, chunk: ChatChunk) -> bytes: ...
 
-    def error(self, exc: GatewayError) -> web.Response: ...
+    def done(self) -> bytes:
+        """What ends a stream that went well."""
+        ...
 
-    def stream_error(self, exc: GatewayError) -> bytes:
+    def error(self, exc: GatewayError) -> bytes:
         """What ends a stream that failed after its first byte."""
         ...
+
+
+class Codec(Protocol):
+    """An HTTP route's wire format: body -> operation request, outcome -> HTTP."""
+
+    operation: Operation
+
+    def parse(self, raw: bytes) -> OperationRequest: ...
+
+    def answer(self, answer: Answer, headers: Mapping[str, str]) -> web.Response:
+        """The reply for a whole answer (``headers``: upstream headers to relay)."""
+        ...
+
+    def error(self, exc: GatewayError) -> web.Response: ...
+
+    def stream(self, ctx: RequestContext) -> StreamEncoder: ...
 
 
 def client_closed() -> GatewayError:
@@ -174,8 +184,7 @@ class Pipeline:
             await gateway.run_after(ctx)
         if fresh and gateway.cache is not None:
             await _cache_put(gateway, ctx, ctx.response)
-        resp = web.Response(body=codec.answer(ctx.response), content_type=_JSON,
-                            headers=ctx.upstream_headers or None)
+        resp = codec.answer(ctx.response, ctx.upstream_headers)
         out.ttfb = time.perf_counter() - t0
         return await _send(http, resp)
 
@@ -185,7 +194,9 @@ class Pipeline:
         store = fresh and gateway.cache is not None
         assembler = StreamAssembler() if gateway.after or store else None
         filtering = bool(gateway.on_chunk)
-        relay_raw = codec.relays_raw and assembler is None and not filtering
+        encoder = codec.stream(ctx)
+        encode = encoder.chunk
+        relay_raw = encoder.relays_raw and assembler is None and not filtering
         include_usage = ctx.request.include_usage
         usage: Usage | None = None
         error: GatewayError | None = None
@@ -197,16 +208,16 @@ class Pipeline:
             if assembler is not None:
                 assembler.add(chunk.as_dict())
             if not chunk.carries_usage():
-                pending.append(codec.chunk(chunk))
+                pending.append(encode(chunk))
                 return
             data = chunk.as_dict()
             usage = Usage.from_openai(data["usage"])
             if data.get("choices"):  # usage on a content chunk: split it off, as OpenAI does
                 rest = {k: v for k, v in data.items() if k != "usage"}
-                pending.append(codec.chunk(ChatChunk(rest)))
+                pending.append(encode(ChatChunk(rest)))
                 data = {**rest, "choices": [], "usage": data["usage"]}
             if include_usage:
-                pending.append(codec.chunk(ChatChunk(data)))
+                pending.append(encode(ChatChunk(data)))
 
         def take(piece: ChatChunk | RawFrames) -> None:
             if isinstance(piece, ChatChunk):
@@ -223,7 +234,7 @@ class Pipeline:
                 if kept is not None:
                     add(kept)
 
-        resp = web.StreamResponse(headers={**codec.stream_headers, **ctx.upstream_headers})
+        resp = web.StreamResponse(headers={**encoder.headers, **ctx.upstream_headers})
         try:
             await resp.prepare(http)
             out.ttfb = time.perf_counter() - t0
@@ -242,7 +253,7 @@ class Pipeline:
                     piece = await stream.rest.__anext__()
                 except StopAsyncIteration:
                     break
-            pending.append(codec.done)
+            pending.append(encoder.done())
         except (asyncio.CancelledError, ConnectionResetError) as exc:  # the client went away
             verdict = exc if isinstance(exc, asyncio.CancelledError) \
                 else asyncio.CancelledError()
@@ -252,11 +263,11 @@ class Pipeline:
         except (GatewayError, TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = stream.error_from(exc)
             log.warning("stream %s failed after it started: %s", ctx.request_id, error.message)
-            pending.append(codec.stream_error(error))
+            pending.append(encoder.error(error))
         except Exception:  # a bug, here or in a provider: end the stream cleanly all the same
             log.exception("stream %s failed after it started", ctx.request_id)
             error = GatewayError("internal error; the details have been logged")
-            pending.append(codec.stream_error(error))
+            pending.append(encoder.error(error))
         await stream.close(error)
         if pending:
             with contextlib.suppress(ConnectionResetError):

@@ -131,7 +131,10 @@ class Target:
     breaker: CircuitBreaker | None = None
 
     def serves(self, operation: Operation, model: str) -> bool:
-        return operation.name in self.provider.operations and self.provider.supports_model(model)
+        """Whether it serves the operation for the model (any target serving the operation
+        does when the request names no model)."""
+        return operation.name in self.provider.operations and (
+            not model or self.provider.supports_model(model))
 
 
 #: What a strategy calls to try one target: the kernel's attempt helper, which applies the

@@ -15,6 +15,7 @@ from aiohttp import web
 from ferro.errors import GatewayError
 from ferro.operations import CHAT, COMPLETIONS, EMBEDDINGS, Answer, ChatChunk, Operation, OperationRequest
 from ferro.sse import DONE, encode_event
+from ferro.types import RequestContext
 from ferro.validation import (
     parse_chat_request,
     parse_completions_request,
@@ -36,28 +37,41 @@ def json_error(exc: GatewayError) -> web.Response:
                         headers=headers)
 
 
-@attrs.frozen
-class OpenAICodec:
-    operation: Operation
-    parser: Callable[[bytes], OperationRequest]
-    relays_raw: bool = True
-    stream_headers: Mapping[str, str] = _SSE_HEADERS
-    done: bytes = DONE
+class OpenAIStream:
+    """OpenAI's SSE: stateless, so one instance serves every stream."""
 
-    def parse(self, raw: bytes) -> OperationRequest:
-        return self.parser(raw)
-
-    def answer(self, answer: Answer) -> bytes:
-        return answer.to_json()
+    relays_raw = True
+    headers: Mapping[str, str] = _SSE_HEADERS
 
     def chunk(self, chunk: ChatChunk) -> bytes:
         return b"data: " + chunk.to_json() + b"\n\n"
 
+    def done(self) -> bytes:
+        return DONE
+
+    def error(self, exc: GatewayError) -> bytes:
+        return encode_event(exc.to_json()) + DONE
+
+
+_STREAM = OpenAIStream()
+
+
+@attrs.frozen
+class OpenAICodec:
+    operation: Operation
+    parser: Callable[[bytes], OperationRequest]
+
+    def parse(self, raw: bytes) -> OperationRequest:
+        return self.parser(raw)
+
+    def answer(self, answer: Answer, headers: Mapping[str, str]) -> web.Response:
+        return web.Response(body=answer.to_json(), content_type=_JSON, headers=headers or None)
+
     def error(self, exc: GatewayError) -> web.Response:
         return json_error(exc)
 
-    def stream_error(self, exc: GatewayError) -> bytes:
-        return encode_event(exc.to_json()) + DONE
+    def stream(self, ctx: RequestContext) -> OpenAIStream:
+        return _STREAM
 
 
 #: route path -> its codec
