@@ -156,7 +156,7 @@ async def test_health(ferro_client):
     body = await (await client.get("/health")).json()
     assert body == {"status": "ok", "providers": [
         {"name": "echo", "status": "available", "models": 1,
-         "operations": ["chat", "completions"]}]}
+         "operations": ["chat", "completions", "embeddings"]}]}
     deep = await (await client.get("/health?deep=1")).json()
     assert deep["status"] == "ok"
 

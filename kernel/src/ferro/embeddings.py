@@ -73,8 +73,13 @@ async def in_batches(items: Sequence[T], size: int,
         async with limit:
             return await call(batch)
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(b)) for b in batches]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(b)) for b in batches]
+    except BaseExceptionGroup as failed:  # the batch's own error, not the group
+        first = next((e for e in failed.exceptions
+                      if not isinstance(e, asyncio.CancelledError)), failed.exceptions[0])
+        raise first from None
     return [t.result() for t in tasks]
 
 

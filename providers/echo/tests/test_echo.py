@@ -43,3 +43,27 @@ async def test_serves_any_model(ferro_client):
     assert body["choices"][0]["message"]["content"] == "echo: ping"
     assert body["model"] == "made-up-model"
     assert body["provider"] == "demo"
+
+
+async def test_embeddings_are_deterministic_unit_vectors():
+    import base64
+    import struct
+
+    import pytest
+    from ferro import EmbeddingsRequest, InvalidRequestError
+
+    provider = make_provider("echo", {}, None)
+    answer = await provider.embeddings(EmbeddingsRequest(
+        {"model": "e", "input": ["same", "other", "same"], "dimensions": 40}))
+    vectors = [d["embedding"] for d in answer.body["data"]]
+    assert [len(v) for v in vectors] == [40, 40, 40]
+    assert vectors[0] == vectors[2] != vectors[1]
+    assert abs(sum(x * x for x in vectors[0]) - 1.0) < 1e-9
+    assert answer.body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    encoded = await provider.embeddings(EmbeddingsRequest(
+        {"model": "e", "input": "same", "encoding_format": "base64"}))
+    floats = struct.unpack("<16f", base64.b64decode(encoded.body["data"][0]["embedding"]))
+    plain = await provider.embeddings(EmbeddingsRequest({"model": "e", "input": "same"}))
+    assert floats == pytest.approx(plain.body["data"][0]["embedding"], rel=1e-6)
+    with pytest.raises(InvalidRequestError, match="token arrays"):
+        await provider.embeddings(EmbeddingsRequest({"model": "e", "input": [[1, 2]]}))

@@ -238,7 +238,7 @@ async def test_models_are_discovered_across_pages_and_filtered(fake_upstream, ge
     provider = gemini_at(upstream)
     ids = [m.id for m in await provider.list_models()]
     assert "gemini-2.5-pro" in ids and "gemma-3-27b-it" in ids
-    assert "text-embedding-004" not in ids
+    assert "text-embedding-004" in ids
     assert "gemini-2.0-flash" not in ids  # what the API reports replaces the defaults
     assert len(upstream.requests) == 2
     assert all(r.headers["x-goog-api-key"] == "k" and "key" not in r.query

@@ -12,10 +12,14 @@ from ferro import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
     ModelInfo,
     ProviderSettings,
 )
+from ferro.embeddings import embeddings_response, in_batches, text_inputs
 
+from ferro_provider_cohere import _embed
 from ferro_provider_cohere._stream import StreamTranslator
 from ferro_provider_cohere._wire import build_request, completion
 from ferro_provider_cohere.config import CohereOptions
@@ -30,9 +34,12 @@ class CohereProvider(BaseProvider):
     default_base_url = "https://api.cohere.com"
     default_models = ("command-a-03-2025", "command-a-reasoning-08-2025",
                       "command-a-vision-07-2025", "command-r-plus-08-2024", "command-r-08-2024",
-                      "command-r7b-12-2024")
-    model_prefixes = ("command", "c4ai-aya", "aya")
+                      "command-r7b-12-2024", "embed-v4.0", "embed-english-v3.0",
+                      "embed-multilingual-v3.0")
+    model_prefixes = ("command", "c4ai-aya", "aya", "embed-")
     Options = CohereOptions
+    operations = BaseProvider.operations | {"embeddings"}
+    max_embedding_batch = _embed.MAX_BATCH
     #: Statuses OpenAI clients do not know: 402 (payment required) -> 403; 498 (a
     #: deny-listed token in the request or answer) -> 400; 499 (cancelled upstream) -> 502.
     status_map = {402: 403, 498: 400, 499: 502}
@@ -42,6 +49,7 @@ class CohereProvider(BaseProvider):
     ) -> None:
         super().__init__(name, settings, session)
         self.chat_url = self.base_url + "/v2/chat"
+        self.embed_url = self.base_url + "/v2/embed"
         self.headers = {"Content-Type": "application/json", "Accept": "application/json",
                         "Authorization": f"Bearer {self.api_key}", **settings.headers}
         self.stream_headers = {**self.headers, "Accept": "text/event-stream"}
@@ -71,20 +79,40 @@ class CohereProvider(BaseProvider):
                     return
         raise self.truncated("message-end")
 
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        """``POST /v2/embed``, in batches of 96 texts; float vectors, encoded as asked."""
+        texts = text_inputs(request, self.name)
+        model = self.upstream_model(request.model)
+        input_type = _embed.input_type(request.body, self.options.embedding_input_type)
+        fields: dict[str, Any] = {"input_type": input_type, "dimensions": request.dimensions,
+                                  "truncate": self.options.embedding_truncate}
+
+        async def call(batch: list[str]) -> tuple[list[list[float]], int]:
+            data = await self.request_json("POST", self.embed_url, headers=self.headers,
+                                           body=_embed.embed_request(model, batch, **fields))
+            return _embed.embed_answer(data, len(batch), self.name)
+
+        answers = await in_batches(texts, self.max_embedding_batch, call)
+        vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
+        return embeddings_response(request, vectors, provider=self.name,
+                                   prompt_tokens=sum(count for _, count in answers))
+
     async def discover_models(self) -> list[ModelInfo] | None:
-        """``GET /v1/models?endpoint=chat``: the models that serve chat, every page."""
+        """``GET /v1/models``, every page: the models that serve chat or embed, each with
+        the operations it serves."""
         found: list[ModelInfo] = []
-        params = {"endpoint": "chat", "page_size": "1000"}
+        params = {"page_size": "1000"}
         for _ in range(_MAX_MODEL_PAGES):
             data = await self.request_json("GET", self.base_url + "/v1/models",
                                            headers=self.headers, params=params)
             if not isinstance(data, dict):
                 break
             for model in data.get("models") or ():
-                endpoints = model.get("endpoints") if isinstance(model, dict) else None
-                if isinstance(model, dict) and model.get("name") and (
-                        endpoints is None or "chat" in endpoints):
-                    found.append(ModelInfo(str(model["name"]), self.name))
+                if not isinstance(model, dict) or not model.get("name"):
+                    continue
+                ops = _embed.model_operations(model.get("endpoints"))
+                if ops != ():
+                    found.append(ModelInfo(str(model["name"]), self.name, operations=ops))
             token = data.get("next_page_token")
             if not token:
                 break

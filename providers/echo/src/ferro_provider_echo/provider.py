@@ -8,7 +8,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ferro import BaseProvider, ChatChunk, ChatRequest, ChatResponse, ModelInfo, Usage
+from ferro import (
+    BaseProvider,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    ModelInfo,
+    Usage,
+    embeddings,
+)
+
+#: The length of an echo embedding unless the request asks for ``dimensions``.
+EMBEDDING_DIMENSIONS = 16
 
 _WORD = re.compile(r"\S+\s*")
 
@@ -36,10 +49,25 @@ def reply_for(request: ChatRequest) -> tuple[str, Usage]:
     return text, Usage(prompt, completion, prompt + completion)
 
 
+def embedding_for(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for ``text``: the same text, the same vector."""
+    raw: list[float] = []
+    counter = 0
+    while len(raw) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        raw.extend(b / 127.5 - 1.0 for b in digest)
+        counter += 1
+    vector = raw[:dimensions]
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
+
+
 class EchoProvider(BaseProvider):
-    """Serves any model name. Streams its answer a word at a time."""
+    """Serves any model name. Streams its answer a word at a time; embeds text as a
+    deterministic vector derived from its hash (equal texts, equal vectors)."""
 
     default_models = ("echo-1",)
+    operations = BaseProvider.operations | {"embeddings"}
 
     def _id(self, request: ChatRequest) -> str:
         digest = hashlib.sha256(repr(request.messages).encode()).hexdigest()[:24]
@@ -66,6 +94,13 @@ class EchoProvider(BaseProvider):
             yield self.response_chunk(rid, model, created, {"content": word})
         yield self.response_chunk(rid, model, created, {}, "stop")
         yield self.usage_chunk(rid, model, created, usage.to_openai())
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        texts = embeddings.text_inputs(request, self.name)
+        size = request.dimensions or EMBEDDING_DIMENSIONS
+        return embeddings.embeddings_response(
+            request, [embedding_for(t, size) for t in texts], provider=self.name,
+            prompt_tokens=sum(count_tokens(t) for t in texts))
 
     async def discover_models(self) -> list[ModelInfo] | None:
         return None

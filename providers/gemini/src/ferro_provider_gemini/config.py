@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from ferro_provider_gemini._embed import task_type_name
+
 SCHEMA_MODES = ("openapi", "json_schema")
 
 
@@ -22,3 +24,8 @@ class GeminiOptions:
     #: Sent as ``safetySettings`` with every request, e.g.
     #: ``[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]``.
     safety_settings: list[dict[str, Any]] = attrs.Factory(list)
+    #: Gemini's ``taskType`` for embeddings (``RETRIEVAL_DOCUMENT``, ``RETRIEVAL_QUERY``,
+    #: ``SEMANTIC_SIMILARITY``, ...); a request's own ``task_type`` field overrides it. None
+    #: sends no task type: the model's general-purpose embedding, which compares queries
+    #: with documents the way OpenAI clients (who embed both alike) expect.
+    embedding_task_type: str | None = attrs.field(default=None, converter=task_type_name)

@@ -15,13 +15,17 @@ from ferro import (
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
     InvalidRequestError,
     ModelInfo,
     ProviderSettings,
     UpstreamError,
     iter_sse,
 )
+from ferro.embeddings import embeddings_response, in_batches, text_inputs
 
+from ferro_provider_gemini import _embed
 from ferro_provider_gemini._answer import StreamTranslator, to_chat_completion
 from ferro_provider_gemini._errors import error_facts, error_of
 from ferro_provider_gemini._wire import to_gemini
@@ -36,9 +40,11 @@ class GeminiProvider(BaseProvider):
     env_base_url = "GEMINI_BASE_URL"
     default_base_url = "https://generativelanguage.googleapis.com"
     default_models = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
-                      "gemini-2.0-flash", "gemini-2.0-flash-lite")
-    model_prefixes = ("gemini-", "gemma-")
+                      "gemini-2.0-flash", "gemini-2.0-flash-lite", "gemini-embedding-001")
+    model_prefixes = ("gemini-", "gemma-", "text-embedding-")
     Options = GeminiOptions
+    operations = BaseProvider.operations | {"embeddings"}
+    max_embedding_batch = _embed.MAX_BATCH
 
     def __init__(
         self, name: str, settings: ProviderSettings, session: aiohttp.ClientSession | None
@@ -55,11 +61,15 @@ class GeminiProvider(BaseProvider):
     def supports_model(self, model: str) -> bool:
         return super().supports_model(model.removeprefix("models/"))
 
-    def _model_url(self, model: str, method: str) -> str:
+    @staticmethod
+    def _model_path(model: str) -> str:
         path = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
         if not _MODEL_PATH.match(path):  # the name becomes a URL path segment: no "..", "/"
             raise InvalidRequestError(f"{model!r} is not a Gemini model name", param="model")
-        return f"{self.api_url}/{path}:{method}"
+        return path
+
+    def _model_url(self, model: str, method: str) -> str:
+        return f"{self.api_url}/{self._model_path(model)}:{method}"
 
     def _native(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
         model = self.upstream_model(request.model)
@@ -107,6 +117,31 @@ class GeminiProvider(BaseProvider):
         if usage is not None:
             yield usage
 
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        """One input: ``embedContent``; several: ``batchEmbedContents``, in batches of 100."""
+        texts = text_inputs(request, self.name)
+        path = self._model_path(self.upstream_model(request.model))
+        task_type = _embed.task_type(request.body, self.options.embedding_task_type)
+        fields: dict[str, Any] = {"task_type": task_type, "dimensions": request.dimensions}
+        if len(texts) == 1:
+            data = await self.request_json(
+                "POST", f"{self.api_url}/{path}:embedContent", headers=self.headers,
+                body=_embed.embed_request(path, texts[0], **fields))
+            vectors, tokens = _embed.single_answer(data, self.name)
+        else:
+            url = f"{self.api_url}/{path}:batchEmbedContents"
+
+            async def call(batch: list[str]) -> tuple[list[list[float]], int]:
+                data = await self.request_json(
+                    "POST", url, headers=self.headers,
+                    body=_embed.batch_request(path, batch, **fields))
+                return _embed.batch_answer(data, len(batch), self.name)
+
+            answers = await in_batches(texts, self.max_embedding_batch, call)
+            vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
+            tokens = sum(count for _, count in answers)
+        return embeddings_response(request, vectors, provider=self.name, prompt_tokens=tokens)
+
     def upstream_error(
         self, status: int, raw: bytes, headers: Mapping[str, str] | None = None
     ) -> UpstreamError:
@@ -127,7 +162,8 @@ class GeminiProvider(BaseProvider):
         return error
 
     async def discover_models(self) -> list[ModelInfo] | None:
-        """``GET {base}/v1beta/models``, every page; the models that can generateContent."""
+        """``GET {base}/v1beta/models``, every page; the models that can generateContent or
+        embedContent, each with the operations it serves."""
         models: list[ModelInfo] = []
         token = None
         for _ in range(_MAX_MODEL_PAGES):
@@ -139,10 +175,11 @@ class GeminiProvider(BaseProvider):
             for item in data.get("models") or ():
                 if not isinstance(item, dict) or not item.get("name"):
                     continue
-                methods = item.get("supportedGenerationMethods")
-                if methods is not None and "generateContent" not in methods:
+                ops = _embed.model_operations(item.get("supportedGenerationMethods"))
+                if ops == ():
                     continue
-                models.append(ModelInfo(str(item["name"]).removeprefix("models/"), self.name))
+                models.append(ModelInfo(str(item["name"]).removeprefix("models/"), self.name,
+                                        operations=ops))
             token = data.get("nextPageToken")
             if not token:
                 break

@@ -1,4 +1,5 @@
-"""Ollama (OLLAMA_HOST, default http://localhost:11434): POST {host}/v1/chat/completions."""
+"""Ollama (OLLAMA_HOST, default http://localhost:11434): POST {host}/v1/chat/completions,
+and POST {host}/api/embed for embeddings."""
 
 from __future__ import annotations
 
@@ -6,9 +7,24 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from ferro import ChatRequest, ModelInfo, OpenAICompatibleProvider, ProviderSettings
+from ferro import (
+    ChatRequest,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    ModelInfo,
+    OpenAICompatibleProvider,
+    ProviderSettings,
+)
+from ferro.embeddings import embeddings_response, in_batches, text_inputs
 
-from ferro_provider_ollama._wire import host_url, model_names, ollama_body
+from ferro_provider_ollama._wire import (
+    embed_answer,
+    embed_request,
+    host_url,
+    model_names,
+    ollama_body,
+)
+from ferro_provider_ollama.config import OllamaOptions
 
 
 class OllamaProvider(OpenAICompatibleProvider):
@@ -17,8 +33,15 @@ class OllamaProvider(OpenAICompatibleProvider):
     default_base_url = "http://localhost:11434"
     default_models = ("llama3.2", "gpt-oss:20b", "qwen3:8b")
     chat_path = "/v1/chat/completions"
+    #: Where an OpenAI-compatible server on a custom host has the legacy endpoint. On its
+    #: default host, completions go through chat: Ollama's own /v1/completions takes only a
+    #: single string prompt.
+    completions_path = "/v1/completions"
     models_path = "/api/tags"  # native: lists the models pulled on this server
     version_path = "/api/version"
+    embeddings_path = "/api/embed"  # native: it takes dimensions and truncate
+    operations = OpenAICompatibleProvider.operations | {"embeddings"}
+    Options = OllamaOptions
 
     def __init__(self, name: str, settings: ProviderSettings,
                  session: aiohttp.ClientSession | None) -> None:
@@ -31,6 +54,24 @@ class OllamaProvider(OpenAICompatibleProvider):
 
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
         return ollama_body(super().prepare_body(request))
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        """``POST /api/embed`` with every text (Ollama documents no batch limit)."""
+        texts = text_inputs(request, self.name)
+        model = self.upstream_model(request.model)
+        url = self.url(self.embeddings_path, model)
+        dimensions = request.dimensions
+
+        async def call(batch: list[str]) -> tuple[list[list[float]], int]:
+            body = embed_request(model, batch, truncate=self.options.embedding_truncate,
+                                 dimensions=dimensions)
+            data = await self.request_json("POST", url, body=body, headers=self.headers)
+            return embed_answer(data, len(batch), self.name, dimensions)
+
+        answers = await in_batches(texts, self.max_embedding_batch, call)
+        vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
+        return embeddings_response(request, vectors, provider=self.name,
+                                   prompt_tokens=sum(count for _, count in answers))
 
     async def discover_models(self) -> list[ModelInfo] | None:
         data = await self.request_json("GET", self.models_url(), headers=self.headers)
