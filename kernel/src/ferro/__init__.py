@@ -4,7 +4,7 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 ``__all__`` is that surface, grouped as README's "For plugin authors" lists it.
 """
 
-from ferro import embeddings, wire
+from ferro import embeddings, json_tool, wire
 from ferro.config import Config, Duration, ProviderSettings, StrategyConfig, load_config, parse_config
 from ferro.errors import (
     AuthenticationError,
@@ -98,6 +98,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "OpenAICompatibleProvider",
     "embeddings",
     "iter_sse",
+    "json_tool",
     "wire",
     # errors
     "AuthenticationError",

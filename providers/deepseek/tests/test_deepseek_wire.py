@@ -29,8 +29,6 @@ def test_request_translation(extra, sent):
 
 @pytest.mark.parametrize(("extra", "named"), [
     ({"n": 3}, "n=3"),
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
-     "json_schema"),
 ])
 def test_refused(extra, named):
     with pytest.raises(InvalidRequestError) as info:

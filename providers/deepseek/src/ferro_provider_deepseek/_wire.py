@@ -5,7 +5,8 @@ https://api-docs.deepseek.com/guides/reasoning_model, .../guides/kv_cache):
 
 - The base URL has no ``/v1``: ``POST https://api.deepseek.com/chat/completions``.
 - ``max_tokens`` is the only length limit; there is no ``n`` and no ``seed``;
-  ``response_format`` is ``text`` or ``json_object`` (no ``json_schema``).
+  ``response_format`` is ``text`` or ``json_object`` (no ``json_schema``: the provider
+  emulates that with a forced tool, :mod:`ferro.json_tool`, before this module sees it).
 - Thinking models return ``reasoning_content`` beside ``content`` (in messages and deltas);
   it passes through untouched.
 - Usage reports ``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``; the OpenAI
@@ -31,11 +32,6 @@ def deepseek_body(body: dict[str, Any]) -> dict[str, Any]:
     if n is not None and n != 1:
         raise wire.unsupported("deepseek", f"n={n}",
                                "DeepSeek returns one choice per request; send n=1 or omit n")
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        raise wire.unsupported("deepseek", "response_format json_schema",
-                               "DeepSeek offers JSON mode only: use {\"type\": \"json_object\"} "
-                               "and describe the schema in the prompt")
     if "max_completion_tokens" not in body:
         return body
     out = {k: v for k, v in body.items() if k != "max_completion_tokens"}

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
-from ferro import ChatRequest, OpenAICompatibleProvider, UpstreamError
+from ferro import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    OpenAICompatibleProvider,
+    RawFrames,
+    UpstreamError,
+    json_tool,
+)
 
 from ferro_provider_groq._wire import groq_body, x_groq_error
+from ferro_provider_groq.config import GroqOptions
 
 
 class GroqProvider(OpenAICompatibleProvider):
@@ -19,13 +29,54 @@ class GroqProvider(OpenAICompatibleProvider):
     chunk_markers = (b'"x_groq"',)
     #: 498 is Groq's "flex tier capacity exceeded" (https://console.groq.com/docs/flex-processing).
     status_map = {**OpenAICompatibleProvider.status_map, 498: 503}
+    Options = GroqOptions
+    #: Models with Groq's own ``json_schema`` structured outputs
+    #: (https://console.groq.com/docs/structured-outputs); the ``json_schema_models`` config
+    #: key adds more. Other models get it emulated with a forced tool.
+    json_schema_models: ClassVar[frozenset[str]] = frozenset({
+        "openai/gpt-oss-20b", "openai/gpt-oss-120b", "openai/gpt-oss-safeguard-20b",
+        "qwen/qwen3.8-27b"})
+    #: Groq's structured outputs do not stream: a streamed json_schema request is emulated
+    #: on every model.
+    json_schema_streams: ClassVar[bool] = False
+
+    @classmethod
+    def options_from(cls, options: Any, env: Mapping[str, str], source: Any,
+                     at: tuple[Any, ...]) -> Any:
+        # One model name given as a string is a list of one, not a list of its characters.
+        if isinstance(options, Mapping) and isinstance(options.get("json_schema_models"), str):
+            options = {**options, "json_schema_models": [options["json_schema_models"]]}
+        return super().options_from(options, env, source, at)
+
+    def native_json_schema(self, request: ChatRequest) -> bool:
+        """Whether Groq itself serves this request's ``json_schema`` (model and mode)."""
+        if request.stream and not self.json_schema_streams:
+            return False
+        model = self.upstream_model(request.model)
+        return model in self.json_schema_models or model in self.options.json_schema_models
+
+    def emulates_json_schema(self, request: ChatRequest) -> bool:
+        return json_tool.wanted(request.body) and not self.native_json_schema(request)
 
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
-        return groq_body(super().prepare_body(request))
+        body = groq_body(super().prepare_body(request))
+        if self.emulates_json_schema(request):
+            body = json_tool.request_body(body, self.name)
+        return body
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        response = await super().chat(request)
+        if self.emulates_json_schema(request):
+            return ChatResponse(json_tool.unwrap_answer(response.body))
+        return response
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
+        stream = super().stream(request)
+        return json_tool.unwrap_stream(stream) if self.emulates_json_schema(request) else stream
 
     def adapt_chunk(self, data: dict[str, Any]) -> dict[str, Any] | None:
         error = x_groq_error(data)
         if error:
             raise UpstreamError(f"{self.name}: {error}", status=502, provider=self.name,
                                 code="stream_error", retryable=True)
-        return data
+        return super().adapt_chunk(data)

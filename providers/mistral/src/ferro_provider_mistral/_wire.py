@@ -2,12 +2,17 @@
 
 Mistral validates request bodies strictly: a field it does not define is answered with
 ``422 extra_forbidden`` ("Extra inputs are not permitted"). Its request schema
-(https://docs.mistral.ai/api/#tag/chat, mirrored in mistralai/client-python
+(https://docs.mistral.ai/api/#tag/chat, mirrored in mistralai/client-python 3.7.0
 ``ChatCompletionRequest``) has ``random_seed`` (not ``seed``), ``max_tokens`` (not
-``max_completion_tokens``), no ``stream_options`` (usage rides on the last chunk), no
-``user``, ``logprobs`` or ``logit_bias``. Assistant messages are ``{role, content,
-tool_calls, prefix}``, and tool call ids must be exactly nine characters from a-z, A-Z, 0-9.
-Its finish reasons are ``stop``, ``length``, ``model_length``, ``error`` and ``tool_calls``.
+``max_completion_tokens``), ``logprobs``, ``top_logprobs``, ``prompt_cache_key`` and
+``service_tier`` (``auto`` or ``standard_only``), and no ``stream_options`` (usage rides on the
+last chunk), ``user``, ``store``, ``safety_identifier`` or ``logit_bias``. Its messages:
+user and system ``{role, content}`` (no ``name``), tool ``{role, content, tool_call_id,
+name}``, assistant ``{role, content, tool_calls, prefix}``; there is no ``developer`` role.
+Tool call ids must be exactly nine characters from a-z, A-Z, 0-9. Its finish reasons are
+``stop``, ``length``, ``model_length``, ``error`` and ``tool_calls``. Log probabilities come
+as OpenAI's ``{content: [{token, logprob, bytes, top_logprobs}]}`` plus a ``token_id``, with
+``top_logprobs`` null when none were asked for (OpenAI sends a list).
 """
 
 from __future__ import annotations
@@ -22,15 +27,21 @@ __all__ = [
     "FINISH_REASONS",
     "error_detail",
     "mistral_body",
+    "openai_logprobs",
     "tool_call_id",
 ]
 
 #: OpenAI fields Mistral does not define and that do not change the answer: left out.
-_DROPPED = ("user", "stream_options", "service_tier", "store", "safety_identifier",
-            "prompt_cache_key", "logprobs", "top_logprobs", "logit_bias")
+#: (``logit_bias`` only reaches this when empty: a non-empty one is refused.)
+_DROPPED = ("user", "stream_options", "store", "safety_identifier", "logit_bias")
 #: OpenAI name -> Mistral name.
 _RENAMED = {"seed": "random_seed", "max_completion_tokens": "max_tokens"}
+#: OpenAI's service tiers as Mistral's: ``default`` is standard capacity, and ``auto`` is
+#: how Mistral asks for Priority Tier (used when the organisation has it, else standard).
+_SERVICE_TIERS = {"default": "standard_only", "priority": "auto"}
 _ASSISTANT_KEYS = frozenset({"role", "content", "tool_calls", "prefix"})
+#: Roles whose Mistral message has no ``name`` field.
+_NAMELESS = frozenset({"user", "system"})
 _TOOL_CALL_ID = re.compile(r"[A-Za-z0-9]{9}")
 
 #: Mistral finish reason -> OpenAI finish reason (``error`` is raised, not mapped).
@@ -39,12 +50,16 @@ FINISH_REASONS = {"model_length": "length"}
 
 def mistral_body(body: dict[str, Any]) -> dict[str, Any]:
     """The request body Mistral accepts; never mutates ``body``."""
-    if body.get("logprobs") or body.get("top_logprobs"):
-        raise wire.unsupported("mistral", "logprobs",
-                               "Mistral does not return log probabilities; omit logprobs")
     if body.get("logit_bias"):
         raise wire.unsupported("mistral", "logit_bias", "Mistral has no logit_bias")
     out = {k: v for k, v in body.items() if k not in _DROPPED and k not in _RENAMED}
+    tier = body.get("service_tier")
+    if tier in ("flex", "scale"):
+        raise wire.unsupported("mistral", f"service_tier {tier!r}",
+                               "Mistral's tiers are standard and priority: send auto, default "
+                               "or priority, or omit service_tier")
+    if tier in _SERVICE_TIERS:
+        out["service_tier"] = _SERVICE_TIERS[tier]
     # Mistral's own name, when sent too, wins over seed; the newer OpenAI name wins over
     # max_tokens.
     if body.get("seed") is not None and "random_seed" not in body:
@@ -60,8 +75,9 @@ def mistral_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Assistant messages trimmed to Mistral's keys, tool call ids made Mistral-valid.
-    Returns ``messages`` itself when nothing changes."""
+    """Messages in Mistral's shapes: ``developer`` as ``system``, no ``name`` where Mistral's
+    message has none, assistant messages trimmed to Mistral's keys, tool call ids made
+    Mistral-valid. Returns ``messages`` itself when nothing changes."""
     out: list[dict[str, Any]] | None = None
     for i, message in enumerate(messages):
         fixed = _message(message)
@@ -74,6 +90,11 @@ def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _message(message: dict[str, Any]) -> dict[str, Any]:
     role = message.get("role")
+    if role == "developer":
+        role = "system"
+        message = {**message, "role": role}
+    if role in _NAMELESS:
+        return {k: v for k, v in message.items() if k != "name"} if "name" in message else message
     if role == "assistant":
         calls = message.get("tool_calls")
         if message.keys() <= _ASSISTANT_KEYS and not _needs_new_ids(calls):
@@ -100,6 +121,17 @@ def tool_call_id(call_id: str) -> str:
     if _TOOL_CALL_ID.fullmatch(call_id):
         return call_id
     return hashlib.sha256(call_id.encode()).hexdigest()[:9]
+
+
+def openai_logprobs(choices: Any) -> None:
+    """Mistral's log probabilities in OpenAI's shape, in place: ``top_logprobs`` always a
+    list (Mistral sends null when none were asked for). ``token_id`` is kept."""
+    for choice in choices or ():
+        logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
+        entries = logprobs.get("content") if isinstance(logprobs, dict) else None
+        for entry in entries or ():
+            if isinstance(entry, dict) and entry.get("top_logprobs") is None:
+                entry["top_logprobs"] = []
 
 
 def error_detail(payload: Any) -> str | None:
