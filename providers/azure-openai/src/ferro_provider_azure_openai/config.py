@@ -12,6 +12,10 @@ DEFAULT_API_VERSION = "2024-10-21"
 
 @attrs.define
 class AzureOptions:
-    #: Deployment that serves every request; unset: the request's (mapped) model name.
+    #: Model name (after ``model_map``) -> the deployment that serves it, for every
+    #: operation: chat, embeddings and legacy completions.
+    deployments: dict[str, str] = attrs.field(factory=dict)
+    #: The deployment for chat requests whose model is not in ``deployments`` (the Go
+    #: version's one-deployment setting). Unset, and for other operations: the model name.
     deployment: str | None = None
     api_version: str = DEFAULT_API_VERSION

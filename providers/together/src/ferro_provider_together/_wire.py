@@ -1,12 +1,20 @@
-"""Where Together's chat API differs from OpenAI's (pure functions, no I/O).
+"""Where Together's API differs from OpenAI's (pure functions, no I/O).
 
 From Together's API reference (https://docs.together.ai/reference/chat-completions-1 and
 its OpenAPI spec, https://github.com/togethercomputer/openapi):
 
-- ``max_tokens`` is the only length limit; ``stop`` is a list of strings.
-- ``logprobs`` is an integer (top-k) and log probabilities come back as
+- Chat: ``max_tokens`` is the only length limit; ``stop`` is a list of strings.
+  ``logprobs`` is an integer (top-k) and log probabilities come back as
   ``{tokens, token_logprobs}``, not OpenAI's ``logprobs.content``.
 - There is no ``stream_options``: every chunk carries ``usage`` (null until the last one).
+- Legacy completions (``CompletionRequest``): ``prompt`` is one string; ``stop`` a list;
+  ``logprobs`` an integer, answered as ``{tokens, token_logprobs}`` as OpenAI's legacy
+  completions do; ``echo`` puts the prompt in a ``prompt`` field of its own; there is no
+  ``suffix`` and no ``best_of``.
+- Embeddings (``EmbeddingsRequest``): ``model`` and ``input`` (a string or a list of
+  strings). ``user`` and ``dimensions`` are answered with a 400 "Unrecognized request
+  arguments supplied"; ``encoding_format: base64`` was ignored (floats came back) until
+  Together added it in 2025 (llama-stack's Together adapter notes, ogx-ai/ogx#3559).
 - ``GET /models`` answers a bare list whose entries have a ``type`` (chat, language, code,
   image, embedding, ...).
 """
@@ -15,18 +23,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferro import wire
+from ferro import embeddings, wire
 
-__all__ = ["CHAT_TYPES", "chat_model_ids", "together_body"]
+__all__ = [
+    "CHAT_TYPES",
+    "chat_model_ids",
+    "completions_body",
+    "embeddings_body",
+    "encode_float_vectors",
+    "together_body",
+]
 
 #: Model types that answer chat completions.
 CHAT_TYPES = frozenset({"chat", "language", "code"})
 
 _DROPPED = ("stream_options", "logprobs", "top_logprobs", "max_completion_tokens")
+#: Completion fields that ask for nothing when unset (``suffix: ""``, ``best_of: 1``).
+_IDLE_COMPLETION_FIELDS = ("suffix", "best_of")
+_EMBEDDING_DROPPED = ("user",)
 
 
 def together_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The request body Together accepts; never mutates ``body``."""
+    """The chat request body Together accepts; never mutates ``body``."""
     if body.get("logprobs"):
         raise wire.unsupported(
             "together", "logprobs",
@@ -42,6 +60,65 @@ def together_body(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(stop, str):
         out["stop"] = [stop]
     return out
+
+
+def completions_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The legacy completions body Together accepts; never mutates ``body``. What it
+    cannot express is a 400 naming the field."""
+    if body.get("echo"):
+        raise wire.unsupported(
+            "together", "echo",
+            "Together returns the echoed prompt in a field of its own, not at the start of "
+            "the text; omit echo")
+    if body.get("suffix"):
+        raise wire.unsupported("together", "suffix", "Together has no insertion mode")
+    best_of = body.get("best_of")
+    if best_of is not None and best_of != 1:
+        raise wire.unsupported("together", f"best_of={best_of}", "omit best_of or send 1")
+    prompt = body.get("prompt")
+    stop = body.get("stop")
+    text = prompt is None or isinstance(prompt, str)
+    if (text and not isinstance(stop, str)
+            and not any(k in body for k in _IDLE_COMPLETION_FIELDS)):
+        return body
+    out = {k: v for k, v in body.items() if k not in _IDLE_COMPLETION_FIELDS}
+    if not text:
+        out["prompt"] = _one_prompt(prompt)
+    if isinstance(stop, str):
+        out["stop"] = [stop]
+    return out
+
+
+def _one_prompt(prompt: Any) -> str:
+    """A list of prompts as Together's one string: a list of one is that one."""
+    texts = isinstance(prompt, list) and bool(prompt) and all(isinstance(p, str) for p in prompt)
+    if texts and len(prompt) == 1:
+        return prompt[0]
+    if texts:
+        raise wire.unsupported("together", f"{len(prompt)} prompts in one request",
+                               "Together completes one prompt per request: send one each")
+    raise wire.unsupported("together", "token arrays in prompt", "send the prompt as text")
+
+
+def embeddings_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The embeddings body Together accepts; never mutates ``body``. ``user`` (which does
+    not change the answer) is left out; ``dimensions`` is a 400."""
+    if body.get("dimensions") is not None:
+        raise wire.unsupported(
+            "together", "dimensions",
+            "Together's embedding models answer at their own size; omit dimensions")
+    if not any(k in body for k in (*_EMBEDDING_DROPPED, "dimensions")):
+        return body
+    return {k: v for k, v in body.items() if k not in (*_EMBEDDING_DROPPED, "dimensions")}
+
+
+def encode_float_vectors(answer: dict[str, Any]) -> None:
+    """Encode, in place, the vectors of an embeddings answer that came back as floats, as
+    ``encoding_format: base64`` asks (little-endian float32)."""
+    for item in answer.get("data") or ():
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, list):
+            item["embedding"] = embeddings.encode_vector(vector)
 
 
 def chat_model_ids(models: Any) -> list[str]:
