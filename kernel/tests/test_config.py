@@ -128,3 +128,11 @@ def test_to_dict_hides_api_keys():
 
 def test_empty_mode_means_single():
     assert parse_config("strategy: {mode: ''}\n", "c.yaml").strategy.mode == "single"
+
+
+def test_a_string_where_a_list_goes_is_an_error_not_a_list_of_characters():
+    with pytest.raises(ConfigError, match=r"gw.yaml:2: server.cors_origins: expected a list, "
+                                          r"got str 'https://a.example'"):
+        parse_config("server:\n  cors_origins: https://a.example\n", "gw.yaml", env={})
+    config = parse_config("server:\n  cors_origins: [https://a.example]\n", "gw.yaml", env={})
+    assert config.server.cors_origins == ["https://a.example"]

@@ -50,3 +50,13 @@ def test_base64_is_little_endian_float32():
     raw = base64.b64decode(answer.body["data"][0]["embedding"])
     assert struct.unpack("<2f", raw) == (0.5, -1.25)
     assert answer.body["usage"] == {"prompt_tokens": 1, "total_tokens": 1}
+
+
+def test_float_answers_are_encoded_when_base64_was_asked_for():
+    answer = {"data": [{"index": 0, "embedding": "AAAAAA=="}, {"index": 1, "embedding": [1.0]}]}
+    embeddings.encode_as_asked(EmbeddingsRequest({"model": "m", "input": "x"}), answer)
+    assert answer["data"][1]["embedding"] == [1.0], "floats stay floats unless asked"
+    embeddings.encode_as_asked(EmbeddingsRequest(
+        {"model": "m", "input": "x", "encoding_format": "base64"}), answer)
+    assert answer["data"] == [{"index": 0, "embedding": "AAAAAA=="},
+                              {"index": 1, "embedding": "AACAPw=="}]

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.cols import is_mutable_sequence, list_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, override
 from ruamel.yaml import YAML
@@ -250,6 +251,19 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
     conv.register_unstructure_hook(Duration, float)
     conv.register_structure_hook(Any, lambda v, _t: v)
+
+    def lists(kind: Any) -> Any:
+        """A list is a list: a string is not read as a list of its characters."""
+        items = list_structure_factory(kind, conv)
+
+        def hook(value: Any, _type: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+            return items(value, _type)
+
+        return hook
+
+    conv.register_structure_hook_factory(is_mutable_sequence, lists)
     known = {a.name for a in attrs.fields(ProviderSettings)} - {"options"}
     plain = make_dict_structure_fn(ProviderSettings, conv, options=override(omit=True))
 

@@ -41,6 +41,17 @@ def encode_vector(vector: Sequence[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
+def encode_as_asked(request: EmbeddingsRequest, body: dict[str, Any]) -> None:
+    """Encode, in place, float vectors of an upstream answer when the client asked for
+    ``base64`` (an upstream that ignores ``encoding_format`` answers floats)."""
+    if request.encoding_format != "base64":
+        return
+    for item in body.get("data") or ():
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, list):
+            item["embedding"] = encode_vector(vector)
+
+
 def embeddings_response(request: EmbeddingsRequest, vectors: Sequence[Sequence[float]], *,
                         provider: str, prompt_tokens: int = 0,
                         model: str | None = None) -> EmbeddingsResponse:

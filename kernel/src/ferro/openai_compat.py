@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ferro.config import ProviderSettings
-from ferro.embeddings import in_batches, merge_embeddings
+from ferro.embeddings import encode_as_asked, in_batches, merge_embeddings
 from ferro.errors import UpstreamError
 from ferro.operations import (
     ChatChunk,
@@ -176,6 +176,7 @@ class OpenAICompatibleProvider(BaseProvider):
             merged = await call(inputs)
         else:
             merged = merge_embeddings(await in_batches(inputs, self.max_embedding_batch, call))
+        encode_as_asked(request, merged)
         merged["provider"] = self.name
         return EmbeddingsResponse(merged)
 
@@ -190,6 +191,7 @@ class OpenAICompatibleProvider(BaseProvider):
                 f"{self.name} answered without choices: {str(data)[:200]}",
                 status=502, provider=self.name, code="invalid_upstream_response", retryable=True,
             )
+        self.adapt_response(data)
         data["provider"] = self.name
         return CompletionsResponse(data)
 

@@ -4,7 +4,7 @@ older api-versions cannot take, and errors."""
 
 import pytest
 from aiohttp import web
-from ferro import EmbeddingsRequest, InvalidRequestError, UpstreamError
+from ferro import EmbeddingsRequest, InvalidRequestError, UpstreamError, embeddings
 from ferro.testing import make_provider
 from ferro_provider_azure_openai._wire import supports_embedding_options
 
@@ -40,7 +40,9 @@ async def test_the_body_reaches_the_deployment_whole(fake_upstream, azure_at):
     assert (call.path, call.query) == (PATH, {"api-version": "2024-10-21"})
     assert call.headers["api-key"] == "ak" and "Authorization" not in call.headers
     assert call.json() == body
-    assert [d["embedding"] for d in response.body["data"]] == [[1.0, 0.5], [2.0, 0.5]]
+    # the fake answers floats whatever was asked: the gateway encodes them as asked
+    assert [d["embedding"] for d in response.body["data"]] == [
+        embeddings.encode_vector([1.0, 0.5]), embeddings.encode_vector([2.0, 0.5])]
     assert response.body["provider"] == "azure-openai"
 
 

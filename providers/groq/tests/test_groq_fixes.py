@@ -168,9 +168,9 @@ async def test_answers_without_json_schema_keep_their_tool_calls(fake_upstream, 
     assert response.body["choices"][0]["message"]["tool_calls"]
 
 
-def test_one_model_name_in_the_config_is_a_list_of_one():
-    provider = make_provider("groq", {"api_key": "k", "json_schema_models": "vendor/new"}, None)
-    assert provider.options.json_schema_models == ["vendor/new"]
+def test_json_schema_models_must_be_a_list_of_names():
+    with pytest.raises(ConfigError, match="json_schema_models: expected a list"):
+        make_provider("groq", {"api_key": "k", "json_schema_models": "vendor/new"}, None)
     with pytest.raises(ConfigError, match="json_schema_models"):
         make_provider("groq", {"api_key": "k", "json_schema_models": [3]}, None)
 

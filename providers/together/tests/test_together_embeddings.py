@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from ferro import EmbeddingsRequest, InvalidRequestError, UpstreamError
 from ferro.testing import make_provider, single_provider
-from ferro_provider_together._wire import embeddings_body, encode_float_vectors
+from ferro_provider_together._wire import embeddings_body
 
 MODEL = "BAAI/bge-large-en-v1.5"
 ROUTE = "POST /v1/embeddings"
@@ -65,14 +65,6 @@ async def test_base64_is_what_the_client_gets(fake_upstream, together_at, base64
     assert upstream.requests[0].json()["encoding_format"] == "base64"
     assert [d["embedding"] for d in response.body["data"]] == [
         as_base64([3.0, 0.5]), as_base64([4.0, 0.5])]
-
-
-def test_encoding_leaves_base64_vectors_alone():
-    answer = {"data": [{"index": 0, "embedding": "AAAAAA=="},
-                       {"index": 1, "embedding": [1.0]}]}
-    encode_float_vectors(answer)
-    assert answer["data"] == [{"index": 0, "embedding": "AAAAAA=="},
-                              {"index": 1, "embedding": as_base64([1.0])}]
 
 
 async def test_dimensions_and_token_arrays_are_a_400_before_any_call(fake_upstream, together_at):

@@ -53,10 +53,10 @@ async def test_models_are_discovered_from_the_bare_list(fake_upstream, together_
         {"id": "Qwen/Qwen3-235B-A22B-Instruct-2507-tput", "object": "model", "type": "chat"},
         {"id": "BAAI/bge-base-en-v1.5", "object": "model", "type": "embedding"}]})
     provider = together_at(upstream)
-    ids = [m.id for m in await provider.list_models()]
-    assert "Qwen/Qwen3-235B-A22B-Instruct-2507-tput" in ids
-    assert "BAAI/bge-base-en-v1.5" not in ids
-    assert ids == ["Qwen/Qwen3-235B-A22B-Instruct-2507-tput"]  # the API replaces the defaults
+    models = {m.id: m.operations for m in await provider.list_models()}
+    assert models == {  # what the API reports replaces the defaults
+        "Qwen/Qwen3-235B-A22B-Instruct-2507-tput": ("chat", "completions"),
+        "BAAI/bge-base-en-v1.5": ("embeddings",)}
 
 
 def test_defaults_and_environment():

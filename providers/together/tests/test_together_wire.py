@@ -3,7 +3,7 @@
 import pytest
 from ferro import InvalidRequestError
 from ferro.testing import make_provider
-from ferro_provider_together._wire import chat_model_ids, together_body
+from ferro_provider_together._wire import served_models, together_body
 
 BASE = {"model": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
         "messages": [{"role": "user", "content": "hi"}]}
@@ -48,7 +48,7 @@ def test_eos_becomes_stop(reasons, after):
     assert [c["finish_reason"] for c in body["choices"]] == after
 
 
-def test_only_chat_models_are_discovered():
+def test_chat_and_embedding_models_are_discovered_with_their_operations():
     listing = [
         {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "object": "model", "type": "chat"},
         {"id": "Qwen/Qwen2.5-Coder-32B-Instruct", "object": "model", "type": "code"},
@@ -56,7 +56,10 @@ def test_only_chat_models_are_discovered():
         {"id": "black-forest-labs/FLUX.1-schnell", "object": "model", "type": "image"},
         {"id": "mistralai/Mixtral-8x7B-v0.1", "object": "model", "type": "language"},
     ]
-    assert chat_model_ids(listing) == ["meta-llama/Llama-3.3-70B-Instruct-Turbo",
-                                       "Qwen/Qwen2.5-Coder-32B-Instruct",
-                                       "mistralai/Mixtral-8x7B-v0.1"]
-    assert chat_model_ids({"data": listing[:1]}) == ["meta-llama/Llama-3.3-70B-Instruct-Turbo"]
+    chat = ("chat", "completions")
+    assert served_models(listing) == [("meta-llama/Llama-3.3-70B-Instruct-Turbo", chat),
+                                      ("Qwen/Qwen2.5-Coder-32B-Instruct", chat),
+                                      ("BAAI/bge-large-en-v1.5", ("embeddings",)),
+                                      ("mistralai/Mixtral-8x7B-v0.1", chat)]
+    assert served_models({"data": listing[:1]}) == [
+        ("meta-llama/Llama-3.3-70B-Instruct-Turbo", chat)]

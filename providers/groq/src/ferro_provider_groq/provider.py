@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from ferro import (
@@ -39,14 +39,6 @@ class GroqProvider(OpenAICompatibleProvider):
     #: Groq's structured outputs do not stream: a streamed json_schema request is emulated
     #: on every model.
     json_schema_streams: ClassVar[bool] = False
-
-    @classmethod
-    def options_from(cls, options: Any, env: Mapping[str, str], source: Any,
-                     at: tuple[Any, ...]) -> Any:
-        # One model name given as a string is a list of one, not a list of its characters.
-        if isinstance(options, Mapping) and isinstance(options.get("json_schema_models"), str):
-            options = {**options, "json_schema_models": [options["json_schema_models"]]}
-        return super().options_from(options, env, source, at)
 
     def native_json_schema(self, request: ChatRequest) -> bool:
         """Whether Groq itself serves this request's ``json_schema`` (model and mode)."""

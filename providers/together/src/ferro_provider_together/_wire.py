@@ -23,14 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferro import embeddings, wire
+from ferro import wire
 
 __all__ = [
     "CHAT_TYPES",
-    "chat_model_ids",
     "completions_body",
     "embeddings_body",
-    "encode_float_vectors",
+    "served_models",
     "together_body",
 ]
 
@@ -112,17 +111,17 @@ def embeddings_body(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in (*_EMBEDDING_DROPPED, "dimensions")}
 
 
-def encode_float_vectors(answer: dict[str, Any]) -> None:
-    """Encode, in place, the vectors of an embeddings answer that came back as floats, as
-    ``encoding_format: base64`` asks (little-endian float32)."""
-    for item in answer.get("data") or ():
-        vector = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(vector, list):
-            item["embedding"] = embeddings.encode_vector(vector)
-
-
-def chat_model_ids(models: Any) -> list[str]:
-    """The ids of the chat-capable models in a ``GET /models`` answer."""
+def served_models(models: Any) -> list[tuple[str, tuple[str, ...]]]:
+    """``(id, operations)`` of the models in a ``GET /models`` answer that the gateway
+    serves: chat-capable ones (chat and legacy completions) and embedding ones."""
     items = models.get("data") if isinstance(models, dict) else models
-    return [str(m["id"]) for m in items or () if isinstance(m, dict) and "id" in m
-            and m.get("type", "chat") in CHAT_TYPES]
+    out = []
+    for m in items or ():
+        if not isinstance(m, dict) or "id" not in m:
+            continue
+        kind = m.get("type", "chat")
+        if kind in CHAT_TYPES:
+            out.append((str(m["id"]), ("chat", "completions")))
+        elif kind == "embedding":
+            out.append((str(m["id"]), ("embeddings",)))
+    return out

@@ -10,7 +10,6 @@ from ferro import (
     CompletionsRequest,
     CompletionsResponse,
     EmbeddingsRequest,
-    EmbeddingsResponse,
     ModelInfo,
     OpenAICompatibleProvider,
     OperationRequest,
@@ -18,10 +17,9 @@ from ferro import (
 )
 
 from ferro_provider_together._wire import (
-    chat_model_ids,
     completions_body,
     embeddings_body,
-    encode_float_vectors,
+    served_models,
     together_body,
 )
 
@@ -57,18 +55,12 @@ class TogetherProvider(OpenAICompatibleProvider):
             return completions_body(body)
         return body
 
-    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
-        answer = await super().embeddings(request)
-        if request.encoding_format == "base64":
-            encode_float_vectors(answer.body)
-        return answer
-
     async def completions(self, request: CompletionsRequest) -> CompletionsResponse:
         answer = await super().completions(request)
-        self.adapt_response(answer.body)  # "eos" -> "stop"
         answer.body["object"] = "text_completion"  # Together says "text.completion"
         return answer
 
     async def discover_models(self) -> list[ModelInfo] | None:
         data = await self.request_json("GET", self.models_url(), headers=self.headers)
-        return [ModelInfo(model_id, self.name) for model_id in chat_model_ids(data)]
+        return [ModelInfo(model_id, self.name, operations=operations)
+                for model_id, operations in served_models(data)]
