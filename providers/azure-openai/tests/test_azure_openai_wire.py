@@ -2,17 +2,19 @@
 
 import pytest
 from ferro_provider_azure_openai._wire import (
-    chat_url,
+    deployment_url,
     is_prompt_filter_chunk,
     supports_stream_usage,
 )
 
 
-def test_chat_url_is_the_deployment_url_with_the_api_version():
-    assert chat_url("https://r.openai.azure.com", "gpt-4o-prod", "2024-10-21") == (
+def test_the_deployment_url_has_the_path_and_the_api_version():
+    chat = "/chat/completions"
+    assert deployment_url("https://r.openai.azure.com", "gpt-4o-prod", chat, "2024-10-21") == (
         "https://r.openai.azure.com/openai/deployments/gpt-4o-prod/chat/completions"
         "?api-version=2024-10-21")
-    assert chat_url("https://r.openai.azure.com", "a b/c", "2025-01-01-preview") == (
+    assert deployment_url("https://r.openai.azure.com", "a b/c", chat,
+                          "2025-01-01-preview") == (
         "https://r.openai.azure.com/openai/deployments/a%20b%2Fc/chat/completions"
         "?api-version=2025-01-01-preview")
 

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import quote
 
 __all__ = [
-    "chat_url",
     "deployment_for",
     "deployment_url",
     "is_prompt_filter_chunk",
@@ -39,10 +38,6 @@ def deployment_url(endpoint: str, deployment: str, path: str, api_version: str) 
     deployment."""
     return (f"{endpoint}/openai/deployments/{quote(deployment, safe='')}{path}"
             f"?api-version={quote(api_version, safe='')}")
-
-
-def chat_url(endpoint: str, deployment: str, api_version: str) -> str:
-    return deployment_url(endpoint, deployment, "/chat/completions", api_version)
 
 
 def deployment_for(model: str, *, chat: bool, deployments: Mapping[str, str],
