@@ -15,7 +15,7 @@ the base URL is a custom one (an OpenAI-compatible server), else through chat.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 
@@ -23,6 +23,7 @@ from ferro.config import ProviderSettings
 from ferro.embeddings import encode_as_asked, in_batches, merge_embeddings
 from ferro.errors import UpstreamError
 from ferro.operations import (
+    Answer,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -38,6 +39,8 @@ from ferro.sse import split_events
 from ferro.types import ModelInfo
 
 __all__ = ["OpenAICompatibleProvider"]
+
+A = TypeVar("A", bound=Answer)
 
 
 class OpenAICompatibleProvider(BaseProvider):
@@ -74,6 +77,12 @@ class OpenAICompatibleProvider(BaseProvider):
             for reason in (*self.finish_reasons, *self.failed_finish_reasons))
         self._attention = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {',
                            *self._markers)
+        # A whole answer is parsed only when a subclass adapts answers itself, or when it
+        # holds a finish reason this provider renames.
+        self._adapts_answers = type(self).adapt_response is not \
+            OpenAICompatibleProvider.adapt_response
+        self._answer_markers = tuple(b'"' + reason.encode() + b'"' for reason in
+                                     (*self.finish_reasons, *self.failed_finish_reasons))
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -141,16 +150,26 @@ class OpenAICompatibleProvider(BaseProvider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         body = self.prepare_body(request)
-        data = await self.request_json("POST", self.chat_url(body["model"]), body=body,
+        raw = await self.request_bytes("POST", self.chat_url(body["model"]), body=body,
                                        headers=self.headers)
-        if not isinstance(data, dict) or "choices" not in data:
+        answer = self.answer_of(raw, ChatResponse, "choices")
+        if self._adapts_answers or any(m in raw for m in self._answer_markers):
+            self.adapt_response(answer.body)
+        return answer
+
+    def answer_of(self, raw: bytes, kind: type[A], key: str) -> A:
+        """The upstream's JSON answer, relayed unparsed when it looks whole (an object with
+        ``key`` and no ``provider`` of its own), else parsed and checked."""
+        if raw[:1] == b"{" and b'"' + key.encode() + b'"' in raw and b'"provider"' not in raw:
+            return kind.relayed(raw, self.name)  # type: ignore[return-value]
+        data = self.decode_json(raw)
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise UpstreamError(
-                f"{self.name} answered without choices: {str(data)[:200]}",
+                f"{self.name} answered without {key}: {str(data)[:200]}",
                 status=502, provider=self.name, code="invalid_upstream_response", retryable=True,
             )
-        self.adapt_response(data)
         data["provider"] = self.name
-        return ChatResponse(data)
+        return kind(data)
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
         body = self.prepare_body(request)
@@ -161,39 +180,35 @@ class OpenAICompatibleProvider(BaseProvider):
         url = self.url(self.embeddings_path, body["model"])
         inputs = request.inputs
 
-        async def call(batch: list[Any]) -> dict[str, Any]:
-            data = await self.request_json("POST", url, headers=self.headers,
+        async def call(batch: list[Any]) -> EmbeddingsResponse:
+            raw = await self.request_bytes("POST", url, headers=self.headers,
                                            body={**body, "input": batch} if batch is not inputs
                                            else body)
-            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise UpstreamError(
-                    f"{self.name} answered embeddings without data: {str(data)[:200]}",
-                    status=502, provider=self.name, code="invalid_upstream_response",
-                    retryable=True)
-            return data
+            return self.answer_of(raw, EmbeddingsResponse, "data")
 
         if len(inputs) <= self.max_embedding_batch:
-            merged = await call(inputs)
+            answer = await call(inputs)
         else:
-            merged = merge_embeddings(await in_batches(inputs, self.max_embedding_batch, call))
-        encode_as_asked(request, merged)
-        merged["provider"] = self.name
-        return EmbeddingsResponse(merged)
+            parts = await in_batches(inputs, self.max_embedding_batch, call)
+            answer = EmbeddingsResponse(merge_embeddings([p.body for p in parts]))
+        raw = answer.to_json()
+        if request.encoding_format == "base64" and (b'"embedding":[' in raw
+                                                    or b'"embedding": [' in raw):
+            encode_as_asked(request, answer.body)  # the upstream ignored encoding_format
+        if b'"usage"' not in raw:  # OpenAI's clients require it; some upstreams omit it
+            answer.body["usage"] = {"prompt_tokens": 0, "total_tokens": 0}
+        return answer
 
     async def completions(self, request: CompletionsRequest) -> CompletionsResponse:
         if not self.completions_upstream:
             return await super().completions(request)
         body = self.passthrough_body(request)
-        data = await self.request_json("POST", self.url(self.completions_path, body["model"]),
+        raw = await self.request_bytes("POST", self.url(self.completions_path, body["model"]),
                                        body=body, headers=self.headers)
-        if not isinstance(data, dict) or "choices" not in data:
-            raise UpstreamError(
-                f"{self.name} answered without choices: {str(data)[:200]}",
-                status=502, provider=self.name, code="invalid_upstream_response", retryable=True,
-            )
-        self.adapt_response(data)
-        data["provider"] = self.name
-        return CompletionsResponse(data)
+        answer = self.answer_of(raw, CompletionsResponse, "choices")
+        if self._adapts_answers or any(m in raw for m in self._answer_markers):
+            self.adapt_response(answer.body)
+        return answer
 
     def stream_completions(self, request: CompletionsRequest
                            ) -> AsyncIterator[ChatChunk | RawFrames]:

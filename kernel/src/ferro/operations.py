@@ -196,39 +196,95 @@ class CompletionsRequest(OperationRequest):
 # --- answers ----------------------------------------------------------------------------------
 
 
-@attrs.define(slots=True)
 class Answer:
     """A whole (non-streamed) answer in OpenAI's shape. ``body["provider"]`` names who
-    answered."""
+    answered.
 
-    body: dict[str, Any]
+    A pass-through provider may hand over the upstream's bytes instead (:meth:`relayed`):
+    they are parsed only when something reads :attr:`body` (a plugin, the cache), and sent
+    as they came otherwise. Reading ``body`` parses once; edits to it are what is sent.
+    """
+
+    __slots__ = ("_body", "_raw")
+
+    def __init__(self, body: dict[str, Any] | None = None, *, raw: bytes | None = None) -> None:
+        if body is None and raw is None:
+            raise TypeError("an answer needs a body or its raw JSON")
+        self._body = body
+        self._raw = raw
+
+    @classmethod
+    def relayed(cls, raw: bytes, provider: str) -> Answer:
+        """An upstream's JSON object as it came, with ``"provider"`` added without parsing
+        it (the caller checks the upstream named no provider of its own)."""
+        end = raw.rstrip().rfind(b"}")
+        return cls(raw=raw[:end] + b',"provider":' + orjson.dumps(provider) + raw[end:])
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            self._body = orjson.loads(self._raw)  # type: ignore[arg-type]
+            self._raw = None
+        return self._body
 
     @property
     def usage(self) -> Usage:
-        return Usage.from_openai(self.body.get("usage"))
+        if self._body is None:
+            return Usage.from_openai(_usage_in(self._raw))  # type: ignore[arg-type]
+        return Usage.from_openai(self._body.get("usage"))
 
     @property
     def provider(self) -> str:
         return self.body.get("provider", "")
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.body)
+        if self._raw is not None:
+            return self._raw
+        return orjson.dumps(self._body)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._body if self._body is not None else self._raw!r})"
 
 
-@attrs.define(slots=True)
+def _usage_in(raw: bytes) -> Any:
+    """The top-level ``usage`` object of an answer's JSON, read without parsing the rest
+    (a quote inside a JSON string is escaped, so ``"usage":{`` only starts a key)."""
+    at = raw.rfind(b'"usage":')
+    if at < 0:
+        return None
+    start = raw.find(b"{", at)
+    if start < 0 or raw[at + 8:start].strip():
+        return None
+    end = start
+    while True:  # the first closing brace that balances the opening ones
+        end = raw.find(b"}", end + 1)
+        if end < 0:
+            return None
+        if raw.count(b"{", start, end) == raw.count(b"}", start, end + 1):
+            break
+    try:
+        return orjson.loads(raw[start:end + 1])
+    except orjson.JSONDecodeError:
+        return None
+
+
 class ChatResponse(Answer):
     """An OpenAI ``chat.completion`` object."""
 
+    __slots__ = ()
 
-@attrs.define(slots=True)
+
 class EmbeddingsResponse(Answer):
     """An OpenAI embeddings list: ``{"object": "list", "data": [{"object": "embedding",
     "index", "embedding"}], "model", "usage"}``."""
 
+    __slots__ = ()
 
-@attrs.define(slots=True)
+
 class CompletionsResponse(Answer):
     """An OpenAI ``text_completion`` object."""
+
+    __slots__ = ()
 
 
 # --- stream pieces ----------------------------------------------------------------------------

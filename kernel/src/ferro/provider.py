@@ -255,6 +255,19 @@ class BaseProvider:
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Send a request and return its decoded JSON, or raise an UpstreamError."""
+        return self.decode_json(await self.request_bytes(method, url, body=body,
+                                                         headers=headers, params=params))
+
+    async def request_bytes(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Send a request and return the answer's bytes, or raise an UpstreamError."""
         data = orjson.dumps(body) if body is not None else None
         try:
             async with self.session.request(  # type: ignore[union-attr]
@@ -269,7 +282,7 @@ class BaseProvider:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
-        return self.decode_json(raw)
+        return raw
 
     @contextlib.asynccontextmanager
     async def open_stream(
