@@ -4,6 +4,7 @@
 import orjson
 import pytest
 from ferro import ChatResponse, Usage
+from ferro.operations import provider_field
 from ferro.testing import single_provider
 
 UPSTREAM = (b'{"id":"c-1","object":"chat.completion","created":1,"model":"gpt-4o",'
@@ -14,7 +15,7 @@ UPSTREAM = (b'{"id":"c-1","object":"chat.completion","created":1,"model":"gpt-4o
 
 
 def test_a_relayed_answer_is_parsed_only_when_read():
-    answer = ChatResponse.relayed(UPSTREAM, "openai")
+    answer = ChatResponse.relayed(UPSTREAM, provider_field("openai"))
     assert answer.to_json() == UPSTREAM[:-1] + b',"provider":"openai"}'
     assert answer.usage == Usage(3, 4, 7, cached_tokens=2)
     assert answer._body is None, "usage is read without parsing the answer"

@@ -33,6 +33,7 @@ from ferro.operations import (
     EmbeddingsResponse,
     OperationRequest,
     RawFrames,
+    provider_field,
 )
 from ferro.provider import BaseProvider
 from ferro.sse import split_events
@@ -77,6 +78,7 @@ class OpenAICompatibleProvider(BaseProvider):
             for reason in (*self.finish_reasons, *self.failed_finish_reasons))
         self._attention = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {',
                            *self._markers)
+        self._provider_field = provider_field(name)
         # A whole answer is parsed only when a subclass adapts answers itself, or when it
         # holds a finish reason this provider renames.
         self._adapts_answers = type(self).adapt_response is not \
@@ -161,7 +163,7 @@ class OpenAICompatibleProvider(BaseProvider):
         """The upstream's JSON answer, relayed unparsed when it looks whole (an object with
         ``key`` and no ``provider`` of its own), else parsed and checked."""
         if raw[:1] == b"{" and b'"' + key.encode() + b'"' in raw and b'"provider"' not in raw:
-            return kind.relayed(raw, self.name)  # type: ignore[return-value]
+            return kind.relayed(raw, self._provider_field)  # type: ignore[return-value]
         data = self.decode_json(raw)
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise UpstreamError(

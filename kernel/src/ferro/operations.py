@@ -35,6 +35,7 @@ __all__ = [
     "OperationRequest",
     "RawFrames",
     "Usage",
+    "provider_field",
 ]
 
 
@@ -214,11 +215,12 @@ class Answer:
         self._raw = raw
 
     @classmethod
-    def relayed(cls, raw: bytes, provider: str) -> Answer:
-        """An upstream's JSON object as it came, with ``"provider"`` added without parsing
-        it (the caller checks the upstream named no provider of its own)."""
-        end = raw.rstrip().rfind(b"}")
-        return cls(raw=raw[:end] + b',"provider":' + orjson.dumps(provider) + raw[end:])
+    def relayed(cls, raw: bytes, provider_field: bytes) -> Answer:
+        """An upstream's JSON object as it came, with ``provider_field`` (``,"provider":
+        "<name>"``, see :func:`provider_field`) added before its closing brace, without
+        parsing it (the caller checks the upstream named no provider of its own)."""
+        end = raw.rfind(b"}")
+        return cls(raw=raw[:end] + provider_field + raw[end:])
 
     @property
     def body(self) -> dict[str, Any]:
@@ -244,6 +246,11 @@ class Answer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._body if self._body is not None else self._raw!r})"
+
+
+def provider_field(name: str) -> bytes:
+    """The bytes :meth:`Answer.relayed` adds to name who answered."""
+    return b',"provider":' + orjson.dumps(name)
 
 
 def _usage_in(raw: bytes) -> Any:

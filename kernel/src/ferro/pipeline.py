@@ -145,7 +145,8 @@ class Pipeline:
             out.fail(exc)
             if ctx is not None:
                 ctx.error = exc
-                await gateway.run_on_error(ctx)
+                if gateway.on_error:
+                    await gateway.run_on_error(ctx)
             return await _send(http, codec.error(exc))
         except (asyncio.CancelledError, ConnectionResetError):
             out.fail(client_closed())
@@ -165,7 +166,8 @@ class Pipeline:
 
     async def _run(self, gateway: Gateway, http: web.Request, codec: Codec,
                    ctx: RequestContext, out: _Outcome, t0: float) -> web.StreamResponse:
-        await gateway.run_before(ctx)
+        if gateway.before:
+            await gateway.run_before(ctx)
         answer = ctx.response
         if answer is None and gateway.cache is not None:
             answer = await _cache_get(gateway, ctx)
@@ -276,7 +278,8 @@ class Pipeline:
         if error is not None:
             out.fail(error)
             ctx.error = error
-            await gateway.run_on_error(ctx)
+            if gateway.on_error:
+                await gateway.run_on_error(ctx)
             return resp
         if assembler is not None:
             ctx.response = assembler.response(ctx.provider, usage)
