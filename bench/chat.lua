@@ -1,20 +1,20 @@
--- wrk script for bench/run.py: POST one chat request per call and check every response body.
+-- wrk script for bench/run.py: POST one request per call (chat, streamed or not, or
+-- embeddings) and check every response body.
 -- Env (set by run.py):
---   BENCH_STREAM=1   add "stream": true to the request
+--   BENCH_PATH       the request path (/v1/chat/completions, /v1/embeddings)
+--   BENCH_BODY       the request body: loadgen.request_for(mode)'s bytes
 --   BENCH_EXPECT     strings separated by "|" that every 2xx body must contain
 --   BENCH_AUTH       Authorization header value (optional)
 -- Prints one "BENCHJSON {...}" line at the end; run.py parses it.
-local stream = os.getenv("BENCH_STREAM") == "1"
 local expect = {}
 for s in string.gmatch(os.getenv("BENCH_EXPECT") or "", "[^|]+") do expect[#expect + 1] = s end
 
 wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
+wrk.path = assert(os.getenv("BENCH_PATH"), "BENCH_PATH is not set")
 wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
-wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one sentence."}]'
-  .. (stream and ',"stream":true' or '') .. ',"max_tokens":64}'
+wrk.body = assert(os.getenv("BENCH_BODY"), "BENCH_BODY is not set")
 
 local threads = {}
 function setup(thread) table.insert(threads, thread) end

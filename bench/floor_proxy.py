@@ -1,9 +1,10 @@
 """The floor: the least a Python (aiohttp) proxy can do per request, to compare the gateway with.
 
-It forwards ``POST /v1/chat/completions`` and ``GET /v1/models`` to the upstream with the
-body and a few headers unchanged, and relays the answer: a JSON body whole, an SSE body
-piece by piece as it arrives. No parsing, no auth, no logging. Like the gateway it serves
-with aiohttp on uvloop when uvloop is installed (``--no-uvloop`` to compare).
+It forwards ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models`` to
+the upstream with the body and a few headers unchanged, and relays the answer: a JSON body
+whole, an SSE body piece by piece as it arrives. No parsing, no auth, no logging. Like the
+gateway it serves with aiohttp on uvloop when uvloop is installed (``--no-uvloop`` to
+compare).
 
     python bench/floor_proxy.py --port 4100 --upstream http://127.0.0.1:18080
 """
@@ -65,6 +66,7 @@ def main() -> None:
     app[UPSTREAM] = a.upstream
     app.cleanup_ctx.append(session_ctx)
     app.router.add_post("/v1/chat/completions", relay)
+    app.router.add_post("/v1/embeddings", relay)
     app.router.add_get("/v1/models", relay)
     web.run_app(app, host=a.host, port=a.port, access_log=None, print=None, backlog=4096,
                 loop=loop or asyncio.new_event_loop())

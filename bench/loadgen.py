@@ -6,7 +6,7 @@ every response: a 2xx whose body (de-chunked) contains each ``--expect`` string.
 asyncio ``Protocol`` client (uvloop when installed) so that it costs little CPU per request.
 It prints one ``BENCHJSON {...}`` line with the same fields as chat.lua's.
 
-    python bench/loadgen.py --url http://127.0.0.1:4100 --conns 32 --duration 5 --stream \\
+    python bench/loadgen.py --url http://127.0.0.1:4100 --conns 32 --duration 5 --mode stream \\
         --expect 'Hello!' --expect '[DONE]'
 """
 
@@ -20,13 +20,24 @@ import math
 import time
 from urllib.parse import urlsplit
 
-PATH = "/v1/chat/completions"
+MODES = ("nonstream", "stream", "embeddings")
+#: What the embeddings request embeds: 8 chunks of a document, as an indexing job sends them.
+EMBED_TEXTS = [f"Chunk {i} of the Ferro bench document: a paragraph of plain text to index."
+               for i in range(1, 9)]
 
 
-def request_body(stream: bool) -> bytes:
-    """The request every load generator sends (the same bytes as chat.lua's)."""
-    return (b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one '
-            b'sentence."}]' + (b',"stream":true' if stream else b"") + b',"max_tokens":64}')
+def request_for(mode: str) -> tuple[str, bytes]:
+    """The path and body every load generator sends for ``mode`` (run.py hands the same
+    bytes to chat.lua)."""
+    if mode == "embeddings":
+        body = json.dumps({"model": "text-embedding-3-small", "input": EMBED_TEXTS,
+                           "encoding_format": "float", "dimensions": 256},
+                          separators=(",", ":"))
+        return "/v1/embeddings", body.encode()
+    return "/v1/chat/completions", (
+        b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one '
+        b'sentence."}]' + (b',"stream":true' if mode == "stream" else b"")
+        + b',"max_tokens":64}')
 
 
 class Stats:
@@ -146,12 +157,12 @@ class Conn(asyncio.Protocol):
 
 class LoadGen:
     def __init__(self, host: str, port: int, conns: int, duration: float, timeout: float,
-                 stream: bool, expect: list[bytes], auth: str) -> None:
+                 mode: str, expect: list[bytes], auth: str) -> None:
         self.host, self.port = host, port
         self.nconns, self.duration, self.timeout = conns, duration, timeout
         self.expect = expect
-        body = request_body(stream)
-        head = (f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        path, body = request_for(mode)
+        head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n")
         if auth:
             head += f"Authorization: {auth}\r\n"
@@ -246,7 +257,8 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=1)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds")
     ap.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
-    ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--mode", choices=MODES, default="nonstream",
+                    help="chat (nonstream, stream) or embeddings")
     ap.add_argument("--expect", action="append", default=[],
                     help="string every 2xx body must contain (repeatable)")
     ap.add_argument("--auth", default="", help="Authorization header value")
@@ -257,7 +269,7 @@ def main() -> None:
         ap.error("--url must be http://HOST:PORT")
 
     async def go() -> dict:
-        gen = LoadGen(url.hostname, url.port or 80, a.conns, a.duration, a.timeout, a.stream,
+        gen = LoadGen(url.hostname, url.port or 80, a.conns, a.duration, a.timeout, a.mode,
                       [e.encode() for e in a.expect], a.auth)
         return await gen.run()
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ferro's benchmark (`make bench`): what the gateway costs on top of a bare aiohttp proxy.
 
-Matrix: {direct, floor, gateway} x {nonstream, stream} x {--conns} x {--runs}.
+Matrix: {direct, floor, gateway} x {nonstream, stream, embeddings} x {--conns} x {--runs}.
 
 * direct:  the load generator talks straight to the fake upstream (the baseline).
 * floor:   bench/floor_proxy.py, a bare aiohttp pass-through proxy (the least a Python
@@ -41,11 +41,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import upstream as fake  # noqa: E402
-from loadgen import request_body  # noqa: E402
+from loadgen import MODES, request_for  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
-MODES = ("nonstream", "stream")
-EXPECT = {"nonstream": fake.CHECK_CHAT, "stream": fake.CHECK_STREAM}
+EXPECT = {"nonstream": fake.CHECK_CHAT, "stream": fake.CHECK_STREAM,
+          "embeddings": fake.CHECK_EMBEDDINGS}
 TARGETS = ("direct", "floor", "gateway")
 
 
@@ -211,17 +211,16 @@ class Load:
 
     def run(self, url: str, mode: str, conns: int, duration: float) -> dict[str, Any]:
         expect = EXPECT[mode]
-        stream = mode == "stream"
         if self.kind == "wrk":
             secs = max(1, round(duration))
             cmd = ["wrk", "-t1", f"-c{conns}", f"-d{secs}s", f"--timeout={self.timeout:g}s",
                    "--latency", "-s", str(HERE / "chat.lua"), url]
-            env = dict(os.environ, BENCH_STREAM="1" if stream else "0",
+            path, body = request_for(mode)
+            env = dict(os.environ, BENCH_PATH=path, BENCH_BODY=body.decode(),
                        BENCH_EXPECT="|".join(expect))
         else:
             cmd = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--conns", str(conns),
-                   "--duration", str(duration), "--timeout", str(self.timeout)]
-            cmd += ["--stream"] if stream else []
+                   "--duration", str(duration), "--timeout", str(self.timeout), "--mode", mode]
             for e in expect:
                 cmd += ["--expect", e]
             env = None
@@ -243,7 +242,8 @@ class Load:
 def preflight(base: str, mode: str) -> None:
     """One request per mode before any load: abort when the reply is not what the load
     generators expect (a broken config would otherwise show up as a cell of errors)."""
-    req = urllib.request.Request(base + "/v1/chat/completions", data=request_body(mode == "stream"),
+    path, body = request_for(mode)
+    req = urllib.request.Request(base + path, data=body,
                                  headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -519,7 +519,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=1, help="repeat the matrix N times (default 1)")
     ap.add_argument("--conns", default="1,32", help="concurrency levels (default 1,32; "
                     "e.g. 1,32,128)")
-    ap.add_argument("--modes", default="nonstream,stream")
+    ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--targets", default="direct,floor,gateway")
     ap.add_argument("--warmup", type=float, default=1, help="seconds of c=8 load per mode "
                     "before measuring a target (default 1; 0 = none)")

@@ -11,8 +11,9 @@ Two implementations serve the same bytes:
 ``POST /v1/chat/completions`` answers a ~700-byte ``chat.completion`` with ``usage``; when the
 request body has ``"stream": true`` it answers ``text/event-stream`` (chunked): 21
 ``chat.completion.chunk`` events (role, 18 content deltas, finish, usage) then
-``data: [DONE]``, one write per event and no delay between them. ``GET /v1/models`` lists
-two models. Anything else is a JSON 404.
+``data: [DONE]``, one write per event and no delay between them. ``POST /v1/embeddings``
+answers an OpenAI embeddings list of 8 vectors of 256 floats (~28 KB, see
+:func:`embeddings_body`). ``GET /v1/models`` lists two models. Anything else is a JSON 404.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ REPLY = ("Hello! This reply comes from the Ferro bench upstream. It is fixed so 
 # What the load generators look for in every response body (see chat.lua / loadgen.py).
 CHECK_CHAT = ("Ferro bench upstream", "total_tokens")
 CHECK_STREAM = ("Hello!", '"finish_reason":"stop"', "[DONE]")
+EMBED_MODEL = "text-embedding-3-small"
+EMBED_INPUTS, EMBED_DIMENSIONS = 8, 256
+#: The last float of the last vector: its presence means the whole body came through.
+EMBED_LAST = "0.0314159"
+CHECK_EMBEDDINGS = ('"object":"embedding"', '"index":7', EMBED_LAST, '"prompt_tokens":64')
 
 _ID = "chatcmpl-ferrobench0123456789abcdefghij"
 _CREATED = 1735689600
@@ -79,6 +85,32 @@ def stream_events() -> list[bytes]:
     return events
 
 
+def embeddings_body() -> bytes:
+    """An OpenAI embeddings answer: 8 inputs x 256 floats, compact JSON (as OpenAI sends it).
+
+    8 inputs is a small batch of the kind a retrieval pipeline sends while indexing (one
+    document's chunks); 256 is the smallest ``dimensions`` commonly asked of the
+    ``text-embedding-3`` models. Written as OpenAI writes floats (about 10 decimals, ~13
+    bytes a number) the body is ~28 KB: a gateway that does not relay it byte for byte pays
+    for parsing and writing 2048 floats, the real cost of an embeddings answer. The full
+    1536 dimensions would be ~6 times that, and time JSON float parsing alone.
+    """
+    seed = 0x2545F491
+    data = []
+    for i in range(EMBED_INPUTS):
+        vector = []
+        for _ in range(EMBED_DIMENSIONS):
+            seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+            value = round((seed / 0x7FFFFFFF - 0.5) * 0.2, 10)
+            # no number below 1e-3: Python and orjson write those in different notations
+            vector.append(value if abs(value) >= 1e-3 else value + 0.002)
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+    data[-1]["embedding"][-1] = float(EMBED_LAST)
+    body = {"object": "list", "data": data, "model": EMBED_MODEL,
+            "usage": {"prompt_tokens": 64, "total_tokens": 64}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def models_body() -> bytes:
     return json.dumps({"object": "list", "data": [
         {"id": m, "object": "model", "created": 1721172741, "owned_by": "system"}
@@ -113,6 +145,8 @@ def nginx_conf(work: str, port: int, modules: list[str]) -> str:
         f.write(b"".join(stream_events()))
     with open(os.path.join(work, "models.json"), "wb") as f:
         f.write(models_body())
+    with open(os.path.join(work, "embeddings.json"), "wb") as f:
+        f.write(embeddings_body())
     # init_by_lua runs in the master: the files are read before any worker starts
     loads = "\n".join(f"load_module {m};" for m in modules)
     t = os.path.join(work, "tmp")
@@ -139,6 +173,7 @@ http {{
     end
     CHAT = slurp("{work}/chat.json")
     MODELS = slurp("{work}/models.json")
+    EMBEDDINGS = slurp("{work}/embeddings.json")
     EVENTS = {{}}
     for ev in slurp("{work}/stream.sse"):gmatch("data: .-\\n\\n") do EVENTS[#EVENTS + 1] = ev end
   }}
@@ -168,6 +203,15 @@ http {{
         end
       }}
     }}
+    location = /v1/embeddings {{
+      content_by_lua_block {{
+        if ngx.req.get_method() ~= "POST" then return ngx.exit(405) end
+        ngx.req.read_body()
+        ngx.header["Content-Type"] = "application/json"
+        ngx.header["Content-Length"] = #EMBEDDINGS
+        ngx.print(EMBEDDINGS)
+      }}
+    }}
     location / {{ default_type application/json; return 404 '{NOT_FOUND.decode()}'; }}
   }}
 }}
@@ -191,6 +235,7 @@ def _chunk(data: bytes) -> bytes:
 class Upstream(asyncio.Protocol):
     CHAT = _response("200 OK", "application/json", chat_body())
     MODELS = _response("200 OK", "application/json", models_body())
+    EMBEDDINGS = _response("200 OK", "application/json", embeddings_body())
     MISSING = _response("404 Not Found", "application/json", NOT_FOUND)
     BAD = _response("400 Bad Request", "application/json",
                     b'{"error":{"message":"bench upstream: bad request"}}')
@@ -236,6 +281,8 @@ class Upstream(asyncio.Protocol):
                         write(part)
                 else:
                     write(self.CHAT)
+            elif head.startswith(b"POST /v1/embeddings "):
+                write(self.EMBEDDINGS)
             elif head.startswith(b"GET /v1/models "):
                 write(self.MODELS)
             else:
