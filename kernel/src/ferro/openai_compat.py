@@ -43,6 +43,9 @@ __all__ = ["OpenAICompatibleProvider"]
 
 A = TypeVar("A", bound=Answer)
 
+#: What marks the frames that close a stream: its end, an error, the usage.
+_CLOSING = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {')
+
 
 class OpenAICompatibleProvider(BaseProvider):
     chat_path: ClassVar[str] = "/chat/completions"
@@ -76,8 +79,6 @@ class OpenAICompatibleProvider(BaseProvider):
         self._markers: tuple[bytes, ...] = self.chunk_markers + tuple(
             b'"' + reason.encode() + b'"'
             for reason in (*self.finish_reasons, *self.failed_finish_reasons))
-        self._attention = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {',
-                           *self._markers)
         self._provider_field = provider_field(name)
         # A whole answer is parsed only when a subclass adapts answers itself, or when it
         # holds a finish reason this provider renames.
@@ -258,12 +259,25 @@ class OpenAICompatibleProvider(BaseProvider):
     def _split_plain(self, frames: bytes) -> tuple[bytes, bytes]:
         """Complete frames, split before the first one that needs attention (the end, an
         error, usage, something this provider adapts): what comes before it can be relayed
-        as it is."""
+        as it is.
+
+        The end, an error and usage close a stream: only the frames at the end of a read
+        can hold them, so those are looked for frame by frame from the end (a few hundred
+        bytes) rather than in the whole read. A provider's own markers may be anywhere."""
         first = len(frames)
-        for pattern in self._attention:
+        for pattern in self._markers:
             at = frames.find(pattern, 0, first)
             if at >= 0:
                 first = at
+        end = len(frames)
+        while end > 0:  # each frame ends with a blank line
+            cut = frames.rfind(b"\n\n", 0, end - 2)
+            start = cut + 2 if cut >= 0 else 0
+            frame = frames[start:end]
+            if not any(p in frame for p in _CLOSING):
+                break
+            end = start
+        first = min(first, end)
         if first == len(frames):
             return frames, b""
         cut = frames.rfind(b"\n\n", 0, first)
