@@ -38,6 +38,9 @@ __all__ = ["Gateway", "build_options"]
 
 log = logging.getLogger("ferro.gateway")
 
+#: How many (operation, model) answers of the route check are remembered.
+_ELIGIBLE_CACHE = 1024
+
 PluginStep = tuple[str, Callable[[RequestContext], Awaitable[Any]]]
 ChunkStep = tuple[str, Callable[[RequestContext, ChatChunk], Awaitable[ChatChunk | None]]]
 
@@ -82,6 +85,7 @@ class Gateway:
         self._keys = {hashlib.sha256(k.encode()).digest(): i
                       for i, k in enumerate(config.server.api_keys) if k}
         self.cors = frozenset(config.server.cors_origins)
+        self._eligible: dict[tuple[str, str], list[Target]] = {}
         self.in_flight = 0
         self._retired = False
         self._closing: asyncio.Future[None] | None = None
@@ -254,14 +258,24 @@ class Gateway:
             request.body["model"] = alias
 
     def check_route(self, ctx: RequestContext) -> None:
-        """A 400 before routing when no target serves the model, or none of those that
-        serve it serves the operation."""
+        """Before routing: the targets that serve the request's operation and model (kept on
+        ``ctx`` for the strategy), or a 400 when there are none: ``model_not_found`` when no
+        target serves the model, ``unsupported_operation`` when those that do lack the
+        operation. Answers are remembered per (operation, model), a bounded few."""
         model, operation = ctx.request.model, ctx.request.operation
+        key = (operation.name, model)
+        eligible = self._eligible.get(key)
+        if eligible is None:
+            eligible = [t for t in self.targets if t.serves(operation, model)]
+            if len(self._eligible) >= _ELIGIBLE_CACHE:
+                self._eligible.clear()
+            self._eligible[key] = eligible
+        if eligible:
+            ctx.remember_eligible(self.targets, eligible)
+            return
         serving = [t for t in self.targets if not model or t.provider.supports_model(model)]
         if not serving:
             raise ModelNotFoundError(f"no provider supports model: {model}", param="model")
-        if any(operation.name in t.provider.operations for t in serving):
-            return
         names = ", ".join(t.name for t in serving)
         which = f"provider {names} does" if len(serving) == 1 else f"providers {names} do"
         for_model = f" (model {model})" if model else ""

@@ -183,6 +183,8 @@ class RequestContext:
     provider: str = ""
     #: Upstream response headers to relay to the client (rate limits, its request id).
     upstream_headers: dict[str, str] = attrs.Factory(dict)
+    _eligible: tuple[list[Target], list[Target]] | None = attrs.field(default=None, init=False,
+                                                                      repr=False)
 
     @property
     def operation(self) -> Operation:
@@ -202,8 +204,15 @@ class RequestContext:
 
     def eligible(self, targets: list[Target]) -> list[Target]:
         """The targets that serve this request's operation and model, in their order."""
+        known = self._eligible
+        if known is not None and known[0] is targets:
+            return list(known[1])
         operation, model = self.request.operation, self.request.model
         return [t for t in targets if t.serves(operation, model)]
+
+    def remember_eligible(self, targets: list[Target], eligible: list[Target]) -> None:
+        """What :meth:`eligible` answers for ``targets`` (the pipeline's route check)."""
+        self._eligible = (targets, eligible)
 
     def exchange(self, status: int, error: GatewayError | None, usage: Usage | None,
                  ttfb: float | None, started: float, t0: float) -> Exchange:
