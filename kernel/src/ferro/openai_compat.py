@@ -47,6 +47,12 @@ A = TypeVar("A", bound=Answer)
 _CLOSING = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {')
 
 
+def _floats_in(raw: bytes) -> bool:
+    """Whether an embeddings answer's first vector is a list of floats (not base64)."""
+    at = raw.find(b'"embedding":')  # the key ("object": "embedding" is a value)
+    return at >= 0 and raw[at + 12:at + 40].lstrip()[:1] == b"["
+
+
 class OpenAICompatibleProvider(BaseProvider):
     chat_path: ClassVar[str] = "/chat/completions"
     completions_path: ClassVar[str] = "/completions"
@@ -162,8 +168,9 @@ class OpenAICompatibleProvider(BaseProvider):
 
     def answer_of(self, raw: bytes, kind: type[A], key: str) -> A:
         """The upstream's JSON answer, relayed unparsed when it looks whole (an object with
-        ``key`` and no ``provider`` of its own), else parsed and checked."""
-        if raw[:1] == b"{" and b'"' + key.encode() + b'"' in raw and b'"provider"' not in raw:
+        ``key``), else parsed and checked. A relayed answer gets ``provider`` as its last
+        key: where the upstream named a provider of its own, JSON readers take the last."""
+        if raw[:1] == b"{" and b'"' + key.encode() + b'"' in raw:
             return kind.relayed(raw, self._provider_field)  # type: ignore[return-value]
         data = self.decode_json(raw)
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
@@ -195,10 +202,9 @@ class OpenAICompatibleProvider(BaseProvider):
             parts = await in_batches(inputs, self.max_embedding_batch, call)
             answer = EmbeddingsResponse(merge_embeddings([p.body for p in parts]))
         raw = answer.to_json()
-        if request.encoding_format == "base64" and (b'"embedding":[' in raw
-                                                    or b'"embedding": [' in raw):
+        if request.encoding_format == "base64" and _floats_in(raw):
             encode_as_asked(request, answer.body)  # the upstream ignored encoding_format
-        if b'"usage"' not in raw:  # OpenAI's clients require it; some upstreams omit it
+        if raw.rfind(b'"usage"') < 0:  # OpenAI's clients require it; some upstreams omit it
             answer.body["usage"] = {"prompt_tokens": 0, "total_tokens": 0}
         return answer
 
