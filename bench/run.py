@@ -307,7 +307,10 @@ def start_proxy(target: str, procs: Procs, work: Path, upstream: str,
                "--upstream", upstream]
         ready = "/v1/models"
     else:
-        cmd = [a.ferrogw, "serve", "--config", str(gateway_config(work, upstream, a.gateway_config)),
+        launcher = ([sys.executable, str(HERE / "gateway_with_listener.py")]
+                    if a.with_listener else [a.ferrogw])
+        cmd = [*launcher, "serve", "--config",
+               str(gateway_config(work, upstream, a.gateway_config)),
                "--host", "127.0.0.1", "--port", str(port)]
         ready = "/health"
     p = procs.start(cmd, procs.proxy_cpu, logfile, env)
@@ -417,6 +420,8 @@ def report(result: dict[str, Any]) -> tuple[str, list[str]]:
         f"{' (' + env['nginx'] + ')' if env.get('nginx') else ''}; {pin}",
         f"{a['duration']:g} s per cell, {a['runs']} run(s) (mean shown), {a['warmup']:g} s warmup "
         f"per mode; errors = socket / non-2xx / bad body",
+        *(["gateway: with one exchange_completed listener reading status and usage"]
+          if a.get("with_listener") else []),
         "",
         "| target | mode | c | RPS | p50 ms | p90 ms | p99 ms | +p50 vs direct @c=1 ms "
         "| proxy CPU us/req | proxy util | proxy syscalls/req r/w | load util | other util "
@@ -531,6 +536,9 @@ def parse_args() -> argparse.Namespace:
                     "one; ${BENCH_UPSTREAM} expands to the fake upstream's /v1 URL")
     ap.add_argument("--ferrogw", default=str(Path(sys.executable).parent / "ferrogw"),
                     help="the gateway executable (default: next to this Python)")
+    ap.add_argument("--with-listener", action="store_true",
+                    help="serve the gateway with one exchange_completed listener that reads "
+                         "status and usage (bench/gateway_with_listener.py)")
     ap.add_argument("--out", default=str(HERE / "results"), help="where the JSON/MD results go")
     ap.add_argument("--keep-work", action="store_true",
                     help="keep the temp folder with configs and server logs")
