@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ferro import wire
+from ferro.errors import UpstreamError
 from ferro.operations import EmbeddingsRequest, EmbeddingsResponse
 
 __all__ = [
@@ -34,6 +35,19 @@ def text_inputs(request: EmbeddingsRequest, provider: str) -> list[str]:
         raise wire.unsupported(provider, "token arrays in input",
                                "send the input as text (a string or a list of strings)")
     return inputs
+
+
+def checked_vectors(vectors: Any, expected: int, provider: str,
+                    answer: Any) -> list[list[float]]:
+    """``vectors`` when it is one list of numbers per input, else the 502 for an upstream
+    answer (``answer``, quoted) that does not match the ``expected`` inputs."""
+    if isinstance(vectors, list) and len(vectors) == expected \
+            and all(isinstance(v, list) for v in vectors):
+        return vectors
+    raise UpstreamError(
+        f"{provider} answered embeddings that do not match the {expected} input(s): "
+        f"{str(answer)[:200]}", status=502, provider=provider,
+        code="invalid_upstream_response", retryable=True)
 
 
 def encode_vector(vector: Sequence[float]) -> str:

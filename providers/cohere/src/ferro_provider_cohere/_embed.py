@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferro import InvalidRequestError, UpstreamError
+from ferro import InvalidRequestError
+from ferro.embeddings import checked_vectors
 
 __all__ = [
     "INPUT_TYPES",
@@ -58,13 +59,7 @@ def embed_answer(data: Any, expected: int, provider: str) -> tuple[list[list[flo
     """``(vectors, input tokens)`` of a ``/v2/embed`` answer for ``expected`` texts."""
     embeddings = data.get("embeddings") if isinstance(data, dict) else None
     vectors = embeddings.get("float") if isinstance(embeddings, dict) else None
-    if not (isinstance(vectors, list) and len(vectors) == expected
-            and all(isinstance(v, list) for v in vectors)):
-        raise UpstreamError(
-            f"{provider} answered embeddings that do not match the {expected} text(s): "
-            f"{str(data)[:200]}", status=502, provider=provider,
-            code="invalid_upstream_response", retryable=True)
-    return vectors, _input_tokens(data.get("meta"))
+    return checked_vectors(vectors, expected, provider, data), _input_tokens(data.get("meta"))
 
 
 def _input_tokens(meta: Any) -> int:

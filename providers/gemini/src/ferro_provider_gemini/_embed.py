@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferro import InvalidRequestError, UpstreamError
+from ferro import InvalidRequestError
+from ferro.embeddings import checked_vectors
 
 __all__ = [
     "MAX_BATCH",
@@ -83,14 +84,9 @@ def batch_answer(data: Any, expected: int, provider: str) -> tuple[list[list[flo
 
 
 def _vectors(embeddings: Any, expected: int, data: Any, provider: str) -> list[list[float]]:
-    if isinstance(embeddings, list) and len(embeddings) == expected:
-        vectors = [e.get("values") if isinstance(e, dict) else None for e in embeddings]
-        if all(isinstance(v, list) for v in vectors):
-            return vectors  # type: ignore[return-value]
-    raise UpstreamError(
-        f"{provider} answered embeddings that do not match the {expected} input(s): "
-        f"{str(data)[:200]}", status=502, provider=provider, code="invalid_upstream_response",
-        retryable=True)
+    values = ([e.get("values") if isinstance(e, dict) else None for e in embeddings]
+              if isinstance(embeddings, list) else None)
+    return checked_vectors(values, expected, provider, data)
 
 
 def _prompt_tokens(data: Any) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ferro import UpstreamError, wire
+from ferro.embeddings import checked_vectors
 
 __all__ = ["DEFAULT_PORT", "embed_answer", "embed_request", "host_url", "model_names",
            "ollama_body"]
@@ -88,13 +89,8 @@ def embed_answer(data: Any, expected: int, provider: str,
     """``(vectors, prompt tokens)`` of an ``/api/embed`` answer for ``expected`` texts. When
     ``dimensions`` was asked for, vectors of another length are an error: Ollama versions
     without ``dimensions`` ignore it and answer full-size vectors."""
-    vectors = data.get("embeddings") if isinstance(data, dict) else None
-    if not (isinstance(vectors, list) and len(vectors) == expected
-            and all(isinstance(v, list) for v in vectors)):
-        raise UpstreamError(
-            f"{provider} answered embeddings that do not match the {expected} input(s): "
-            f"{str(data)[:200]}", status=502, provider=provider,
-            code="invalid_upstream_response", retryable=True)
+    vectors = checked_vectors(data.get("embeddings") if isinstance(data, dict) else None,
+                              expected, provider, data)
     if dimensions is not None and any(len(v) != dimensions for v in vectors):
         raise UpstreamError(
             f"{provider} answered {len(vectors[0])}-dimension vectors for dimensions="
