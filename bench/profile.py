@@ -117,6 +117,8 @@ def main() -> int:
     ap.add_argument("--upstream", choices=("auto", "nginx", "python"), default="auto")
     ap.add_argument("--gateway-config")
     ap.add_argument("--ferrogw", default=str(Path(sys.executable).parent / "ferrogw"))
+    ap.add_argument("--with-listener", action="store_true",
+                    help="as run.py's: one exchange_completed listener reading status and usage")
     ap.add_argument("--out", default=str(HERE / "results"))
     a = ap.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")

@@ -245,3 +245,34 @@ def test_usage_reads_only_counts():
     assert Usage.from_openai({"prompt_tokens": "many", "completion_tokens": 2}) == Usage(0, 2, 2)
     assert Usage.from_openai({"prompt_tokens": 3, "prompt_tokens_details": None}).total_tokens == 3
     assert Usage.from_openai([1]) == Usage()
+
+
+async def test_a_finished_stream_gives_its_connection_back_to_the_pool(fake_upstream,
+                                                                       http_session):
+    """The upstream's end of the body may come after the terminal event: the connection is
+    reused once it has, not closed (a new connection per stream costs a TLS handshake)."""
+    from aiohttp import web
+    from ferro import ChatRequest
+    from ferro.testing import make_provider
+
+    peers = set()
+
+    async def stream(request):
+        peers.add(request.transport.get_extra_info("peername"))
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,'
+                         b'"total_tokens":2}}\n\ndata: [DONE]\n\n')
+        await asyncio.sleep(0.01)  # the chunked body's last chunk comes a little later
+        await resp.write_eof()
+        return resp
+
+    up = await fake_upstream({"POST /chat/completions": stream})
+    provider = make_provider("openai", {"api_key": "k", "base_url": up.url}, http_session)
+    for _ in range(4):
+        request = ChatRequest({"model": "gpt-4o", "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}]})
+        async for _piece in provider.stream(request):
+            pass
+        await asyncio.sleep(0.05)
+    assert len(peers) == 1, f"one connection for every stream, got {len(peers)}"

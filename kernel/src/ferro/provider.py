@@ -296,7 +296,11 @@ class BaseProvider:
         """POST ``body`` and yield the streaming response once its status is OK. Read errors
         while streaming become UpstreamErrors too. The timeout bounds the wait for the
         response headers, and then any stall: a stream that sends nothing for about that
-        long (between one and two timeouts) is cut and reported as a timeout."""
+        long (between one and two timeouts) is cut and reported as a timeout.
+
+        A stream read to its terminal event gives its connection back to the pool: when the
+        upstream's end of the body has not arrived yet, it is awaited in the background,
+        so the next call does not open (and TLS-handshake) a new connection."""
         limit = self.settings.timeout or None
         try:
             async with asyncio.timeout(limit):
@@ -306,11 +310,13 @@ class BaseProvider:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
         watch = _StallWatch(resp, limit) if limit else None
+        finished = False
         try:
             if resp.status >= 400:
                 raise self.upstream_error(resp.status, await resp.read(), resp.headers)
             relay_headers(resp.headers)
             yield resp
+            finished = True
         except GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -319,7 +325,10 @@ class BaseProvider:
         finally:
             if watch is not None:
                 watch.cancel()
-            resp.release()
+            if finished and not resp.content.at_eof():
+                _release_at_end(resp, limit or _DRAIN_SECONDS)
+            else:
+                resp.release()
 
     async def iter_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
         """The decoded JSON events of a streamed reply: SSE when it is ``text/event-stream``,
@@ -416,6 +425,29 @@ class BaseProvider:
             "choices": [],
             "usage": usage,
         })
+
+
+#: How long a finished stream's connection waits for the end of the upstream's body.
+_DRAIN_SECONDS = 10.0
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _release_at_end(resp: aiohttp.ClientResponse, seconds: float) -> None:
+    """Give ``resp``'s connection back to the pool once the rest of its body (usually just
+    the chunked encoding's last chunk) has arrived; close it if that takes too long."""
+
+    async def drain() -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await resp.read()
+        except Exception:  # too slow, or the connection went: it is not reused
+            resp.close()
+        else:
+            resp.release()
+
+    task = asyncio.ensure_future(drain())
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
 
 
 class _StallWatch:
