@@ -43,9 +43,6 @@ __all__ = ["OpenAICompatibleProvider"]
 
 A = TypeVar("A", bound=Answer)
 
-#: What marks the frames that close a stream: its end, an error, the usage.
-_CLOSING = (b"[DONE]", b'"error"', b"event:", b'"usage":{', b'"usage": {')
-
 
 def _floats_in(raw: bytes) -> bool:
     """Whether an embeddings answer's first vector is a list of floats (not base64)."""
@@ -267,9 +264,9 @@ class OpenAICompatibleProvider(BaseProvider):
         error, usage, something this provider adapts): what comes before it can be relayed
         as it is.
 
-        The end, an error and usage close a stream: only the frames at the end of a read
-        can hold them, so those are looked for frame by frame from the end (a few hundred
-        bytes) rather than in the whole read. A provider's own markers may be anywhere."""
+        The end (``[DONE]``), an error (``"error"``, ``event:``) and usage close a stream:
+        only the frames at the end of a read can hold them, so those are looked for frame
+        by frame from the end (a few hundred bytes) rather than in the whole read. A provider's own markers may be anywhere."""
         first = len(frames)
         for pattern in self._markers:
             at = frames.find(pattern, 0, first)
@@ -280,7 +277,8 @@ class OpenAICompatibleProvider(BaseProvider):
             cut = frames.rfind(b"\n\n", 0, end - 2)
             start = cut + 2 if cut >= 0 else 0
             frame = frames[start:end]
-            if not any(p in frame for p in _CLOSING):
+            if not (b'"usage":{' in frame or b"[DONE]" in frame or b'"error"' in frame
+                    or b"event:" in frame or b'"usage": {' in frame):
                 break
             end = start
         first = min(first, end)
