@@ -266,7 +266,8 @@ class OpenAICompatibleProvider(BaseProvider):
 
         The end (``[DONE]``), an error (``"error"``, ``event:``) and usage close a stream:
         only the frames at the end of a read can hold them, so those are looked for frame
-        by frame from the end (a few hundred bytes) rather than in the whole read. A provider's own markers may be anywhere."""
+        by frame from the end (a few hundred bytes) rather than in the whole read. A
+        provider's own markers may be anywhere."""
         first = len(frames)
         for pattern in self._markers:
             at = frames.find(pattern, 0, first)
