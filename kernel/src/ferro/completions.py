@@ -114,6 +114,8 @@ async def stream_completions_via_chat(
                             "index": i * n + (c.get("index") or 0), "logprobs": None,
                             "finish_reason": c.get("finish_reason")}
                            for c in data.get("choices") or ()]
+                # a chat stream's opening role chunk has nothing for a completion to say
+                choices = [c for c in choices if c["text"] or c["finish_reason"]]
                 if choices:
                     yield ChatChunk({"id": response_id, "object": "text_completion",
                                      "created": created, "model": data.get("model") or
