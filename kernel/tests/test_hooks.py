@@ -120,3 +120,12 @@ async def test_an_implementation_without_arguments_is_called(ferro_client):
         "model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert resp.status == 200
     assert TakesNothing.calls == 3  # the registry again (create_app), then the exchange
+
+
+def test_every_public_name_is_listed_for_plugin_authors():
+    import ferro
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### For plugin authors")[1].split("\n## ")[0]
+    missing = [name for name in ferro.__all__ if f"`{name}`" not in section]
+    assert not missing, f"README's plugin-author list lacks {missing}"
