@@ -328,6 +328,7 @@ async def test_upstream_rate_limit_and_request_id_headers_reach_the_client(ferro
     assert resp.headers["x-ratelimit-reset-tokens"] == "6ms"
     assert resp.headers["x-upstream-request-id"] == "req_up_1"
     assert resp.headers["X-Request-ID"] == "mine"
+    assert resp.headers["X-Gateway-Provider"] == "openai"  # the Go version's header
     assert "set-cookie" not in resp.headers
 
 
@@ -350,3 +351,4 @@ async def test_upstream_headers_reach_a_streaming_client(ferro_client, fake_upst
     assert (await resp.text()).endswith("data: [DONE]\n\n")
     assert resp.headers["x-ratelimit-limit-requests"] == "500"
     assert resp.headers["x-upstream-request-id"] == "req_up_2"
+    assert resp.headers["X-Gateway-Provider"] == "openai"

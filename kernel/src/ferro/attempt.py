@@ -99,6 +99,7 @@ async def _call(ctx: RequestContext, target: Target) -> Answer:
     finally:
         UPSTREAM_HEADERS.reset(token)
     _record(target.breaker, None)
+    sink["x-gateway-provider"] = target.name
     ctx.upstream_headers = sink
     return cast(Answer, answer)
 
@@ -119,6 +120,7 @@ async def _open_stream(ctx: RequestContext, target: Target) -> ChunkStream:
         _raise_failed(target, exc)
     finally:
         UPSTREAM_HEADERS.reset(token)
+    sink["x-gateway-provider"] = target.name
     ctx.upstream_headers = sink
     return ChunkStream(target, first, agen)
 
