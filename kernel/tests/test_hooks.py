@@ -64,7 +64,13 @@ class Backends:
         async def ping(request):
             return web.json_response({"pong": config.strategy.mode})
 
+        async def refuse(request):
+            from ferro import PermissionDeniedError
+
+            raise PermissionDeniedError("admin scope required")
+
         app.router.add_get("/ping", ping)
+        app.router.add_get("/refuse", refuse)
 
 
 def test_cache_and_storage_backends_are_registered():
@@ -82,6 +88,12 @@ async def test_configure_app_adds_routes(ferro_client):
     pm.register(Backends(), name="backends")
     client = await ferro_client({"strategy": {"mode": "fallback"}}, pm=pm)
     assert await (await client.get("/ping")).json() == {"pong": "fallback"}
+    refused = await client.get("/refuse")  # a plugin route's errors use the error schema
+    assert refused.status == 403
+    assert (await refused.json())["error"]["code"] == "permission_denied"
+    assert refused.headers["X-Request-ID"]
+    wrong = await client.post("/ping")
+    assert wrong.status == 405 and wrong.headers["Allow"] == "GET, HEAD"
 
 
 async def test_a_plugin_strategy_routes_requests(ferro_client):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,11 +44,23 @@ from ferro.types import Exchange, RequestContext
 if TYPE_CHECKING:
     from ferro.events import Events
 
-__all__ = ["Codec", "Pipeline", "client_closed"]
+__all__ = ["Codec", "Pipeline", "client_closed", "request_id"]
 
 log = logging.getLogger("ferro.pipeline")
 
 REQUEST_ID = web.RequestKey("ferro_request_id", str)
+
+
+def request_id(http: web.Request) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is a sane one, else a new
+    one; the same for the request's whole life (the response echoes it)."""
+    rid = http.get(REQUEST_ID)
+    if rid is None:
+        rid = http.headers.get("X-Request-ID")
+        if not rid or len(rid) > 128 or not rid.isprintable():
+            rid = os.urandom(16).hex()
+        http[REQUEST_ID] = rid
+    return rid
 
 
 class StreamEncoder(Protocol):
@@ -139,7 +152,7 @@ class Pipeline:
                 raise RequestTooLarge(f"request body too large: {exc.text}") from None
             request = codec.parse(raw)
             gateway.resolve_model(request)
-            ctx = RequestContext(request, http[REQUEST_ID], identity, _Headers(http.headers))
+            ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers))
             return await self._run(gateway, http, codec, ctx, out, t0)
         except GatewayError as exc:
             out.fail(exc)
@@ -359,6 +372,6 @@ class _Headers(Mapping[str, str]):
 def _rejected_exchange(http: web.Request, operation: Operation, identity: Any,
                        out: _Outcome, started: float, t0: float) -> Exchange:
     """The exchange of a request refused before it was parsed (401, 413, 400)."""
-    return Exchange(request_id=http[REQUEST_ID], operation=operation.name, model="",
+    return Exchange(request_id=request_id(http), operation=operation.name, model="",
                     provider="", stream=False, status=out.status, started=started,
                     duration=time.perf_counter() - t0, error=out.error, identity=identity)
