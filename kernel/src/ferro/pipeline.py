@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -51,6 +52,25 @@ log = logging.getLogger("ferro.pipeline")
 REQUEST_ID = web.RequestKey("ferro_request_id", str)
 
 
+class _Ids:
+    """New request ids: 32 hex digits, a random per-process prefix and a counter (unique
+    without a system call per request; a forked worker draws its own prefix)."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+os.register_at_fork(after_in_child=_ids.reseed)
+
+
 def request_id(http: web.Request) -> str:
     """The request's id: the client's ``X-Request-ID`` when it is a sane one, else a new
     one; the same for the request's whole life (the response echoes it)."""
@@ -58,7 +78,7 @@ def request_id(http: web.Request) -> str:
     if rid is None:
         rid = http.headers.get("X-Request-ID")
         if not rid or len(rid) > 128 or not rid.isprintable():
-            rid = os.urandom(16).hex()
+            rid = _ids.new()
         http[REQUEST_ID] = rid
     return rid
 
