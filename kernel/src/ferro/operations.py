@@ -160,12 +160,11 @@ class EmbeddingsRequest(OperationRequest):
 
     @property
     def inputs(self) -> list[Any]:
-        """The inputs as a list: strings, or token arrays (lists of ints)."""
+        """The inputs as a list: strings, or token arrays (lists of ints). Validation made
+        a list's items all of one kind, so its first says which."""
         value = self.body["input"]
-        if isinstance(value, str):
-            return [value]
-        if value and all(isinstance(v, int) for v in value):
-            return [value]  # one token array
+        if isinstance(value, str) or (value and isinstance(value[0], int)):
+            return [value]  # one text, or one token array
         return list(value)
 
     @property
@@ -187,10 +186,8 @@ class CompletionsRequest(OperationRequest):
     def prompts(self) -> list[Any]:
         """The prompts as a list: strings, or token arrays."""
         value = self.body.get("prompt", "")
-        if isinstance(value, str):
-            return [value]
-        if value and all(isinstance(v, int) for v in value):
-            return [value]
+        if isinstance(value, str) or (value and isinstance(value[0], int)):
+            return [value]  # one prompt, or one token array
         return list(value)
 
 
