@@ -14,7 +14,7 @@ from aiohttp import web
 from ferro.attempt import ChunkStream, attempt_for
 from ferro.config import ProviderSettings, StrategyConfig
 from ferro.errors import InvalidRequestError, UpstreamError
-from ferro.operations import ChatRequest, ChatResponse, EmbeddingsRequest
+from ferro.operations import OPERATIONS, ChatRequest, ChatResponse, EmbeddingsRequest
 from ferro.plugins import make_plugin_manager
 from ferro.registry import build_registry
 from ferro.testing.helpers import FakeUpstream, Handler, RecordedRequest, collect, make_provider
@@ -205,6 +205,15 @@ class ProviderContract:
         with pytest.raises(UpstreamError) as info:
             await provider.chat(self.chat_request())
         assert info.value.retryable
+
+    def test_serves_the_operations_it_declares(self) -> None:
+        provider = make_provider(self.provider_type, self.settings("http://127.0.0.1:9"), None)
+        assert "chat" in provider.operations
+        for name in provider.operations:
+            operation = OPERATIONS[name]
+            for method in (operation.call, operation.stream):
+                assert method is None or callable(getattr(provider, method, None)), (
+                    f"{self.provider_type} declares {name} but has no {method}()")
 
     def test_supports_its_model(self) -> None:
         provider = make_provider(self.provider_type, self.settings("http://127.0.0.1:9"), None)
