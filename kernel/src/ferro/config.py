@@ -37,6 +37,7 @@ __all__ = [
     "ServerConfig",
     "StrategyConfig",
     "TargetConfig",
+    "build_options",
     "load_config",
     "parse_config",
     "structure",
@@ -302,6 +303,19 @@ def structure(data: Any, cls: type[T], source: ConfigSource, at: tuple[Any, ...]
         problems = list(_problems(exc, at))
         lines = [f"{source.locate(keys)}: {msg}" for keys, msg in problems]
         raise ConfigError("\n".join(lines)) from None
+
+
+def build_options(cls: type, options: Mapping[str, Any], source: ConfigSource,
+                  at: tuple[Any, ...]) -> Any:
+    """A plugin class's options: an instance of its attrs ``Options`` class when it declares
+    one (errors located in the config file), else the mapping as it is. Every plugin kind
+    (provider, strategy, plugin, cache, storage) declares its options this way."""
+    options_cls = getattr(cls, "Options", None)
+    if options_cls is None:
+        return dict(options)
+    if isinstance(options, options_cls):
+        return options
+    return structure(dict(options), options_cls, source, at)
 
 
 def _problems(exc: BaseException, path: tuple[Any, ...]):

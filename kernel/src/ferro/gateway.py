@@ -19,7 +19,7 @@ import aiohttp
 import attrs
 import orjson
 
-from ferro.config import STAGES, Config, ConfigSource, ProviderSettings, RetryConfig, structure
+from ferro.config import STAGES, Config, ProviderSettings, RetryConfig, build_options
 from ferro.errors import (
     AuthenticationError,
     ConfigError,
@@ -34,7 +34,7 @@ from ferro.registry import Registry
 from ferro.resilience import CircuitBreaker
 from ferro.types import Cache, Identity, Provider, RequestContext, Target
 
-__all__ = ["Gateway", "build_options"]
+__all__ = ["Gateway"]
 
 log = logging.getLogger("ferro.gateway")
 
@@ -43,19 +43,6 @@ _ELIGIBLE_CACHE = 1024
 
 PluginStep = tuple[str, Callable[[RequestContext], Awaitable[Any]]]
 ChunkStep = tuple[str, Callable[[RequestContext, ChatChunk], Awaitable[ChatChunk | None]]]
-
-
-def build_options(cls: type, options: Mapping[str, Any], source: ConfigSource,
-                  at: tuple[Any, ...]) -> Any:
-    """A plugin class's options: an instance of its attrs ``Options`` class when it declares
-    one (errors located in the config file), else the mapping as it is. Every plugin kind
-    (provider, strategy, plugin, cache, storage) declares its options this way."""
-    options_cls = getattr(cls, "Options", None)
-    if options_cls is None:
-        return dict(options)
-    if isinstance(options, options_cls):
-        return options
-    return structure(dict(options), options_cls, source, at)
 
 
 class Gateway:
@@ -284,18 +271,18 @@ class Gateway:
 
     async def run_before(self, ctx: RequestContext) -> None:
         for name, step in self.before:
-            await run_plugin(name, step, ctx)
+            await _run_plugin(name, step, ctx)
             if ctx.response is not None:
                 return
 
     async def run_after(self, ctx: RequestContext) -> None:
         for name, step in self.after:
-            await run_plugin(name, step, ctx)
+            await _run_plugin(name, step, ctx)
 
     async def run_on_error(self, ctx: RequestContext) -> None:
         for name, step in self.on_error:
             try:
-                await run_plugin(name, step, ctx)
+                await _run_plugin(name, step, ctx)
             except GatewayError as exc:
                 log.error("on_error plugin %s failed: %s", name, exc.message)
 
@@ -327,7 +314,7 @@ def _unchanged_breaker(previous: Gateway | None, config: Config,
     return old.breaker
 
 
-async def run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]],
+async def _run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]],
                      ctx: RequestContext) -> None:
     try:
         await step(ctx)

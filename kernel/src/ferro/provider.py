@@ -21,7 +21,7 @@ import attrs
 import orjson
 
 from ferro.completions import completions_via_chat, stream_completions_via_chat
-from ferro.config import ConfigSource, ProviderSettings, structure
+from ferro.config import ConfigSource, ProviderSettings, build_options
 from ferro.errors import GatewayError, UpstreamError, transport_error
 from ferro.operations import (
     ChatChunk,
@@ -150,9 +150,7 @@ class BaseProvider:
         cls, options: Any, env: Mapping[str, str], source: ConfigSource, at: tuple[Any, ...]
     ) -> Any:
         """Structure the provider-specific keys; override to read them from env too."""
-        if isinstance(options, cls.Options):
-            return options
-        return structure(dict(options or {}), cls.Options, source, at)
+        return build_options(cls, options or {}, source, at)
 
     @classmethod
     def configured_in(cls, env: Mapping[str, str]) -> bool:

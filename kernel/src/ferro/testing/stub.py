@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import aiohttp
 import attrs
 
-from ferro.config import ConfigSource, ProviderSettings, structure
+from ferro.config import ConfigSource, ProviderSettings, build_options
 from ferro.errors import GatewayError, UpstreamError
 from ferro.hookspecs import hookimpl
 from ferro.operations import (
@@ -50,6 +50,7 @@ class StubOptions:
 
 class StubProvider:
     env_api_key: ClassVar[str | None] = None
+    Options: ClassVar[type] = StubOptions
 
     def __init__(self, name: str, settings: ProviderSettings | None = None,
                  session: aiohttp.ClientSession | None = None, *,
@@ -71,8 +72,7 @@ class StubProvider:
     @classmethod
     def resolve_settings(cls, name: str, settings: ProviderSettings, env: Mapping[str, str],
                          source: ConfigSource) -> ProviderSettings:
-        options = structure(dict(settings.options or {}), StubOptions, source,
-                            ("providers", name))
+        options = build_options(cls, settings.options or {}, source, ("providers", name))
         return attrs.evolve(settings, options=options)
 
     @classmethod
