@@ -158,7 +158,12 @@ class OpenAICompatibleProvider(BaseProvider):
         body = self.prepare_body(request)
         raw = await self.request_bytes("POST", self.chat_url(body["model"]), body=body,
                                        headers=self.headers)
-        answer = self.answer_of(raw, ChatResponse, "choices")
+        return self._adapted(raw, ChatResponse)
+
+    def _adapted(self, raw: bytes, kind: type[A]) -> A:
+        """A chat or legacy-completion answer, through :meth:`adapt_response` when it may
+        need it (parsed only then)."""
+        answer = self.answer_of(raw, kind, "choices")
         if self._adapts_answers or any(m in raw for m in self._answer_markers):
             self.adapt_response(answer.body)
         return answer
@@ -211,10 +216,7 @@ class OpenAICompatibleProvider(BaseProvider):
         body = self.passthrough_body(request)
         raw = await self.request_bytes("POST", self.url(self.completions_path, body["model"]),
                                        body=body, headers=self.headers)
-        answer = self.answer_of(raw, CompletionsResponse, "choices")
-        if self._adapts_answers or any(m in raw for m in self._answer_markers):
-            self.adapt_response(answer.body)
-        return answer
+        return self._adapted(raw, CompletionsResponse)
 
     def stream_completions(self, request: CompletionsRequest
                            ) -> AsyncIterator[ChatChunk | RawFrames]:
