@@ -18,11 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from ferro.config import Config
-from ferro.errors import GatewayError, error_body
+from ferro.errors import GatewayError, RequestTooLargeError
 from ferro.events import Events
 from ferro.gateway import Gateway
 from ferro.pipeline import REQUEST_ID, Pipeline, request_id
@@ -40,7 +39,6 @@ REGISTRY = web.AppKey("ferro_registry", Registry)
 ENV = web.AppKey("ferro_env", Mapping)
 SESSION = web.AppKey("ferro_session", aiohttp.ClientSession)
 
-_JSON = "application/json"
 #: Routes other packages add, for the 404 of a gateway that does not have them.
 _ROUTES_ELSEWHERE = {
     "/metrics": "ferro-metrics-prometheus",
@@ -157,24 +155,25 @@ async def _unrouted(request: web.Request) -> web.Response:
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
-    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
-        exc.status, "http_error")
-    kind = "invalid_request_error" if exc.status < 500 else "server_error"
-    headers = {"x-should-retry": "false"}
+    """aiohttp's HTTP errors (404, 405, 413, ...) in the one error schema."""
+    if exc.status == 413:
+        return json_error(RequestTooLargeError.from_http(exc))
+    headers: dict[str, str] = {}
     if exc.status == 404:
-        message = _not_found(request)
+        code, message = "not_found", _not_found(request)
     elif exc.status == 405:
         allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
+        code = "method_not_allowed"
         message = f"{request.method} is not allowed on {request.path} (allowed: " \
                   f"{', '.join(allowed)})"
         headers["Allow"] = ", ".join(allowed)
-    elif exc.status == 413:
-        message = f"request body too large: {exc.text}"
     else:
+        code = "http_error"
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") \
             else exc.reason
-    return web.Response(status=exc.status, body=orjson.dumps(error_body(message, kind, code)),
-                        content_type=_JSON, headers=headers)
+    kind = "invalid_request_error" if exc.status < 500 else "server_error"
+    return json_error(GatewayError(message, status=exc.status, type=kind, code=code,
+                                   retryable=False, headers=headers))
 
 
 def _not_found(request: web.Request) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "PluginError",
     "RateLimitError",
     "RejectedError",
+    "RequestTooLargeError",
     "UpstreamConnectionError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -91,6 +92,18 @@ class InvalidRequestError(GatewayError):
     status = 400
     type = "invalid_request_error"
     code = "invalid_request"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The request body is over ``server.max_body_size`` (413)."""
+
+    status = 413
+    code = "request_too_large"
+
+    @classmethod
+    def from_http(cls, exc: Exception) -> RequestTooLargeError:
+        """From aiohttp's ``HTTPRequestEntityTooLarge`` (its text says both sizes)."""
+        return cls(f"request body too large: {getattr(exc, 'text', exc)}")
 
 
 class ModelNotFoundError(InvalidRequestError):

@@ -36,7 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from ferro.attempt import ChunkStream, attempt_for
-from ferro.errors import GatewayError, InvalidRequestError
+from ferro.errors import GatewayError, InvalidRequestError, RequestTooLargeError
 from ferro.gateway import Gateway
 from ferro.operations import Answer, ChatChunk, Operation, OperationRequest, RawFrames, Usage
 from ferro.streaming import StreamAssembler, replay
@@ -122,11 +122,6 @@ def client_closed() -> GatewayError:
                                status=499)
 
 
-class RequestTooLarge(InvalidRequestError):
-    status = 413
-    code = "request_too_large"
-
-
 class _Outcome:
     """What the exchange will record, filled in as the request goes."""
 
@@ -169,7 +164,7 @@ class Pipeline:
             try:
                 raw = await http.read()
             except web.HTTPRequestEntityTooLarge as exc:
-                raise RequestTooLarge(f"request body too large: {exc.text}") from None
+                raise RequestTooLargeError.from_http(exc) from None
             request = codec.parse(raw)
             gateway.resolve_model(request)
             ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers))
