@@ -81,7 +81,7 @@ async def completions_via_chat(provider: ChatProvider,
     for i, answer in enumerate(answers):
         for choice in answer.body.get("choices") or ():
             choices.append(_completion_choice(choice, i * n + (choice.get("index") or 0)))
-        _add(usage, answer.usage)
+        usage.add(answer.usage)
     first = answers[0].body
     return CompletionsResponse({
         "id": "cmpl-" + str(first.get("id") or wire.new_id("")).removeprefix("chatcmpl-"),
@@ -109,7 +109,7 @@ async def stream_completions_via_chat(
                 data = chunk.as_dict()
                 if data.get("usage"):
                     usage = usage or Usage()
-                    _add(usage, Usage.from_openai(data["usage"]))
+                    usage.add(Usage.from_openai(data["usage"]))
                 choices = [{"text": (c.get("delta") or {}).get("content") or "",
                             "index": i * n + (c.get("index") or 0), "logprobs": None,
                             "finish_reason": c.get("finish_reason")}
@@ -123,12 +123,3 @@ async def stream_completions_via_chat(
     if usage is not None:
         yield ChatChunk({"id": response_id, "object": "text_completion", "created": created,
                          "model": request.model, "choices": [], "usage": usage.to_openai()})
-
-
-def _add(total: Usage, more: Usage) -> None:
-    total.prompt_tokens += more.prompt_tokens
-    total.completion_tokens += more.completion_tokens
-    total.total_tokens += more.total_tokens
-    total.cached_tokens += more.cached_tokens
-    total.reasoning_tokens += more.reasoning_tokens
-    total.cache_creation_tokens += more.cache_creation_tokens

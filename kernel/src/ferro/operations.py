@@ -91,6 +91,15 @@ class Usage:
             cache_creation_tokens=_count(details.get("cache_creation_tokens")),
         )
 
+    def add(self, other: Usage) -> None:
+        """Count ``other`` in too (several upstream calls for one answer)."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.total_tokens += other.total_tokens
+        self.cached_tokens += other.cached_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.cache_creation_tokens += other.cache_creation_tokens
+
     def to_openai(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,

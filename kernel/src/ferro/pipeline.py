@@ -230,7 +230,6 @@ class Pipeline:
         include_usage = ctx.request.include_usage
         usage: Usage | None = None
         error: GatewayError | None = None
-        verdict: BaseException | None = None  # what the breaker is told
         pending: list[bytes] = []  # frames that arrived together, sent in one write
 
         def add(chunk: ChatChunk) -> None:
@@ -285,10 +284,10 @@ class Pipeline:
                     break
             pending.append(encoder.done())
         except (asyncio.CancelledError, ConnectionResetError) as exc:  # the client went away
-            verdict = exc if isinstance(exc, asyncio.CancelledError) \
-                else asyncio.CancelledError()
             out.fail(client_closed())
-            await stream.close(verdict)
+            # the breaker is told nothing: a cancellation is no verdict on the upstream
+            await stream.close(exc if isinstance(exc, asyncio.CancelledError)
+                               else asyncio.CancelledError())
             raise
         except (GatewayError, TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = stream.error_from(exc)
