@@ -108,6 +108,18 @@ async def in_batches(items: Sequence[T], size: int,
     return [t.result() for t in tasks]
 
 
+async def embed_in_batches(
+        request: EmbeddingsRequest, texts: Sequence[str], size: int,
+        call: Callable[[list[str]], Awaitable[tuple[list[list[float]], int]]], *,
+        provider: str) -> EmbeddingsResponse:
+    """The OpenAI answer for ``texts``, embedded by ``call(batch) -> (vectors, tokens)`` on
+    batches of at most ``size`` (see :func:`in_batches`), vectors in order, tokens summed."""
+    answers = await in_batches(texts, size, call)
+    vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
+    return embeddings_response(request, vectors, provider=provider,
+                               prompt_tokens=sum(tokens for _, tokens in answers))
+
+
 def merge_embeddings(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """OpenAI embeddings answers of consecutive batches as one: data re-indexed in order,
     usage summed."""

@@ -17,7 +17,7 @@ from ferro import (
     ModelInfo,
     ProviderSettings,
 )
-from ferro.embeddings import embeddings_response, in_batches, text_inputs
+from ferro.embeddings import embed_in_batches, text_inputs
 
 from ferro_provider_cohere import _embed
 from ferro_provider_cohere._stream import StreamTranslator
@@ -92,10 +92,8 @@ class CohereProvider(BaseProvider):
                                            body=_embed.embed_request(model, batch, **fields))
             return _embed.embed_answer(data, len(batch), self.name)
 
-        answers = await in_batches(texts, self.max_embedding_batch, call)
-        vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
-        return embeddings_response(request, vectors, provider=self.name,
-                                   prompt_tokens=sum(count for _, count in answers))
+        return await embed_in_batches(request, texts, self.max_embedding_batch, call,
+                                      provider=self.name)
 
     async def discover_models(self) -> list[ModelInfo] | None:
         """``GET /v1/models``, every page: the models that serve chat or embed, each with

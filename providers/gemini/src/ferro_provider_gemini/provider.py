@@ -23,7 +23,7 @@ from ferro import (
     UpstreamError,
     iter_sse,
 )
-from ferro.embeddings import embeddings_response, in_batches, text_inputs
+from ferro.embeddings import embed_in_batches, embeddings_response, text_inputs
 
 from ferro_provider_gemini import _embed
 from ferro_provider_gemini._answer import StreamTranslator, to_chat_completion
@@ -128,19 +128,18 @@ class GeminiProvider(BaseProvider):
                 "POST", f"{self.api_url}/{path}:embedContent", headers=self.headers,
                 body=_embed.embed_request(path, texts[0], **fields))
             vectors, tokens = _embed.single_answer(data, self.name)
-        else:
-            url = f"{self.api_url}/{path}:batchEmbedContents"
+            return embeddings_response(request, vectors, provider=self.name,
+                                       prompt_tokens=tokens)
+        url = f"{self.api_url}/{path}:batchEmbedContents"
 
-            async def call(batch: list[str]) -> tuple[list[list[float]], int]:
-                data = await self.request_json(
-                    "POST", url, headers=self.headers,
-                    body=_embed.batch_request(path, batch, **fields))
-                return _embed.batch_answer(data, len(batch), self.name)
+        async def call(batch: list[str]) -> tuple[list[list[float]], int]:
+            data = await self.request_json(
+                "POST", url, headers=self.headers,
+                body=_embed.batch_request(path, batch, **fields))
+            return _embed.batch_answer(data, len(batch), self.name)
 
-            answers = await in_batches(texts, self.max_embedding_batch, call)
-            vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
-            tokens = sum(count for _, count in answers)
-        return embeddings_response(request, vectors, provider=self.name, prompt_tokens=tokens)
+        return await embed_in_batches(request, texts, self.max_embedding_batch, call,
+                                      provider=self.name)
 
     def upstream_error(
         self, status: int, raw: bytes, headers: Mapping[str, str] | None = None

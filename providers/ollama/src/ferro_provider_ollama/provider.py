@@ -15,7 +15,7 @@ from ferro import (
     OpenAICompatibleProvider,
     ProviderSettings,
 )
-from ferro.embeddings import embeddings_response, in_batches, text_inputs
+from ferro.embeddings import embed_in_batches, text_inputs
 
 from ferro_provider_ollama._wire import (
     embed_answer,
@@ -68,10 +68,8 @@ class OllamaProvider(OpenAICompatibleProvider):
             data = await self.request_json("POST", url, body=body, headers=self.headers)
             return embed_answer(data, len(batch), self.name, dimensions)
 
-        answers = await in_batches(texts, self.max_embedding_batch, call)
-        vectors = [v for batch_vectors, _ in answers for v in batch_vectors]
-        return embeddings_response(request, vectors, provider=self.name,
-                                   prompt_tokens=sum(count for _, count in answers))
+        return await embed_in_batches(request, texts, self.max_embedding_batch, call,
+                                      provider=self.name)
 
     async def discover_models(self) -> list[ModelInfo] | None:
         data = await self.request_json("GET", self.models_url(), headers=self.headers)
