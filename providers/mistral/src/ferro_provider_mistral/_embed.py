@@ -4,18 +4,17 @@
 ``model``, ``input`` (a string or a list of strings: no token arrays), ``output_dimension``
 (OpenAI's ``dimensions``), ``output_dtype``, ``encoding_format`` and ``metadata``; no
 ``user``. The SDK's answer model (``EmbeddingResponseData.embedding``) is a list of floats,
-so the gateway always asks for floats and encodes ``base64`` itself, exactly as OpenAI
-does (little-endian float32). At most 512 inputs go in one request (Mistral answers more
-with "Too many inputs in request, split into more batches", code 3210).
+so the gateway always asks for floats and encodes ``base64`` itself
+(``ferro.embeddings.encode_as_asked``, little-endian float32 as OpenAI sends it). At most
+512 inputs go in one request (Mistral answers more with "Too many inputs in request, split
+into more batches", code 3210).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ferro.embeddings import encode_vector
-
-__all__ = ["MAX_INPUTS", "embeddings_body", "encode_base64"]
+__all__ = ["MAX_INPUTS", "embeddings_body"]
 
 MAX_INPUTS = 512
 
@@ -28,11 +27,3 @@ def embeddings_body(body: dict[str, Any]) -> dict[str, Any]:
         out["output_dimension"] = body["dimensions"]
     out["encoding_format"] = "float"
     return out
-
-
-def encode_base64(answer: dict[str, Any]) -> None:
-    """The answer's float vectors as OpenAI's base64 strings, in place."""
-    for item in answer.get("data") or ():
-        vector = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(vector, list):
-            item["embedding"] = encode_vector(vector)

@@ -14,7 +14,7 @@ from ferro import (
     embeddings,
 )
 
-from ferro_provider_mistral._embed import MAX_INPUTS, embeddings_body, encode_base64
+from ferro_provider_mistral._embed import MAX_INPUTS, embeddings_body
 from ferro_provider_mistral._wire import (
     FINISH_REASONS,
     error_detail,
@@ -62,8 +62,7 @@ class MistralProvider(OpenAICompatibleProvider):
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         embeddings.text_inputs(request, self.name)
         response = await super().embeddings(EmbeddingsRequest(embeddings_body(request.body)))
-        if request.encoding_format == "base64":
-            encode_base64(response.body)
+        embeddings.encode_as_asked(request, response.body)  # Mistral was asked for floats
         return response
 
     def error_message(self, payload: Any) -> str | None:
