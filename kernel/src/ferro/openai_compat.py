@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 
+from ferro import json_tool
 from ferro.config import ProviderSettings
 from ferro.embeddings import encode_as_asked, in_batches, merge_embeddings
 from ferro.errors import UpstreamError
@@ -109,9 +110,18 @@ class OpenAICompatibleProvider(BaseProvider):
     def models_url(self) -> str:
         return self.base_url + self.models_path
 
+    def emulates_json_schema(self, request: ChatRequest) -> bool:
+        """Whether this request's ``response_format: json_schema`` is emulated through one
+        forced tool (:mod:`ferro.json_tool`), for an upstream with tools but no structured
+        outputs. Default: never."""
+        return False
+
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
         """The upstream chat request body; subclasses adapt it to their dialect."""
-        return self.passthrough_body(request)
+        body = self.passthrough_body(request)
+        if self.emulates_json_schema(request):
+            body = json_tool.request_body(body, self.name)
+        return body
 
     def passthrough_body(self, request: OperationRequest) -> dict[str, Any]:
         """The client's body with the model mapped and, for streams, usage always requested
@@ -158,7 +168,10 @@ class OpenAICompatibleProvider(BaseProvider):
         body = self.prepare_body(request)
         raw = await self.request_bytes("POST", self.chat_url(body["model"]), body=body,
                                        headers=self.headers)
-        return self._adapted(raw, ChatResponse)
+        answer = self._adapted(raw, ChatResponse)
+        if self.emulates_json_schema(request):
+            return ChatResponse(json_tool.unwrap_answer(answer.body))
+        return answer
 
     def _adapted(self, raw: bytes, kind: type[A]) -> A:
         """A chat or legacy-completion answer, through :meth:`adapt_response` when it may
@@ -185,7 +198,8 @@ class OpenAICompatibleProvider(BaseProvider):
 
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
         body = self.prepare_body(request)
-        return self.relay(self.chat_url(body["model"]), body)
+        stream = self.relay(self.chat_url(body["model"]), body)
+        return json_tool.unwrap_stream(stream) if self.emulates_json_schema(request) else stream
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         body = self.passthrough_body(request)

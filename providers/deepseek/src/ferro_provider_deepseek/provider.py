@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from ferro import ChatChunk, ChatRequest, ChatResponse, OpenAICompatibleProvider, RawFrames, json_tool
+from ferro import ChatRequest, OpenAICompatibleProvider, json_tool
 
 from ferro_provider_deepseek._wire import OVERLOADED_FINISH, deepseek_body, usage_with_cached_tokens
 
@@ -20,22 +19,12 @@ class DeepSeekProvider(OpenAICompatibleProvider):
     failed_finish_reasons = {OVERLOADED_FINISH: (503, "DeepSeek ran out of capacity")}
     chunk_markers = (b"prompt_cache_hit_tokens",)
 
-    def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
-        body = super().prepare_body(request)
+    def emulates_json_schema(self, request: ChatRequest) -> bool:
         # DeepSeek has JSON mode but no json_schema: emulated with a forced tool.
-        if json_tool.wanted(request.body):
-            body = json_tool.request_body(body, self.name)
-        return deepseek_body(body)
+        return json_tool.wanted(request.body)
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        response = await super().chat(request)
-        if json_tool.wanted(request.body):
-            return ChatResponse(json_tool.unwrap_answer(response.body))
-        return response
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
-        stream = super().stream(request)
-        return json_tool.unwrap_stream(stream) if json_tool.wanted(request.body) else stream
+    def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
+        return deepseek_body(super().prepare_body(request))
 
     def adapt_response(self, body: dict[str, Any]) -> None:
         super().adapt_response(body)

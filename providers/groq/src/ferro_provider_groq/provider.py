@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from ferro import (
-    ChatChunk,
     ChatRequest,
-    ChatResponse,
     OpenAICompatibleProvider,
-    RawFrames,
     UpstreamError,
     json_tool,
 )
@@ -51,20 +47,7 @@ class GroqProvider(OpenAICompatibleProvider):
         return json_tool.wanted(request.body) and not self.native_json_schema(request)
 
     def prepare_body(self, request: ChatRequest) -> dict[str, Any]:
-        body = groq_body(super().prepare_body(request))
-        if self.emulates_json_schema(request):
-            body = json_tool.request_body(body, self.name)
-        return body
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        response = await super().chat(request)
-        if self.emulates_json_schema(request):
-            return ChatResponse(json_tool.unwrap_answer(response.body))
-        return response
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk | RawFrames]:
-        stream = super().stream(request)
-        return json_tool.unwrap_stream(stream) if self.emulates_json_schema(request) else stream
+        return groq_body(super().prepare_body(request))
 
     def adapt_chunk(self, data: dict[str, Any]) -> dict[str, Any] | None:
         error = x_groq_error(data)
