@@ -5,7 +5,18 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 """
 
 from ferro import embeddings, json_tool, wire
-from ferro.config import Config, Duration, ProviderSettings, StrategyConfig, load_config, parse_config
+from ferro.config import (
+    Condition,
+    Config,
+    Duration,
+    OptionError,
+    ProviderSettings,
+    RetryConfig,
+    StrategyConfig,
+    TimeoutConfig,
+    load_config,
+    parse_config,
+)
 from ferro.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -42,6 +53,8 @@ from ferro.operations import (
     Usage,
 )
 from ferro.plugins import make_plugin_manager
+from ferro.pricing import TIERS, Price
+from ferro.routing import no_target, try_in_order
 from ferro.provider import BaseProvider, NoOptions
 from ferro.resilience import BreakerState
 from ferro.sse import iter_sse
@@ -76,6 +89,11 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "RequestContext",
     "Target",
     "BreakerState",
+    "Price",
+    "TIERS",
+    # routing
+    "no_target",
+    "try_in_order",
     # operations and their values
     "CHAT",
     "COMPLETIONS",
@@ -116,10 +134,14 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "UpstreamTimeoutError",
     "can_fall_back",
     # configuration
+    "Condition",
     "Config",
     "Duration",
+    "OptionError",
     "ProviderSettings",
+    "RetryConfig",
     "StrategyConfig",
+    "TimeoutConfig",
     "load_config",
     "parse_config",
     "__version__",

@@ -65,7 +65,7 @@ def attempt_for(ctx: RequestContext) -> Attempt[Any]:
 
     async def attempt(target: Target) -> Any:
         ctx.tried.append(target.name)
-        tries = target.attempts
+        tries = target.retry.attempts
         for n in range(1, tries + 1):
             try:
                 return await once(ctx, target)
@@ -74,7 +74,7 @@ def attempt_for(ctx: RequestContext) -> Attempt[Any]:
                     raise
                 log.info("retrying provider %s (attempt %d of %d): %s", target.name, n + 1,
                          tries, exc.message)
-                await asyncio.sleep(backoff_delay(n, target.backoff, target.max_backoff))
+                await asyncio.sleep(backoff_delay(n, target.retry))
         raise AssertionError("unreachable: a target has at least one attempt")
 
     return attempt

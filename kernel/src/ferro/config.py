@@ -25,18 +25,22 @@ from ruamel.yaml.error import MarkedYAMLError
 from ferro.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_RETRY_ON",
     "BreakerConfig",
     "CacheConfig",
     "Condition",
     "Config",
     "ConfigSource",
     "Duration",
+    "OptionError",
     "PluginConfig",
+    "PriceConfig",
     "ProviderSettings",
     "RetryConfig",
     "ServerConfig",
     "StrategyConfig",
     "TargetConfig",
+    "TimeoutConfig",
     "build_options",
     "load_config",
     "parse_config",
@@ -105,13 +109,49 @@ def _port(_inst: Any, attr: attrs.Attribute, value: int) -> None:
         raise FieldError(attr.name, f"must be a port number, 0 to 65535 (got {value})")
 
 
+def _fraction(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise FieldError(attr.name, f"must be between 0 and 1 (got {value:g})")
+
+
+def _at_least_one(_inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if value < 1:
+        raise FieldError(attr.name, f"must be at least 1 (got {value:g})")
+
+
+def _statuses(_inst: Any, attr: attrs.Attribute, value: list[int]) -> None:
+    for status in value:
+        if not 100 <= status <= 599:
+            raise FieldError(attr.name, f"must list HTTP status codes (got {status})")
+
+
+class OptionError(ValueError):
+    """Raised by a plugin class (a strategy, say) that finds its config wrong: ``keys`` is
+    the config path at fault (``("strategy", "conditions", 2, "key")``), so the error names
+    the file line."""
+
+    def __init__(self, keys: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+        self.message = message
+
+
 @attrs.define
 class Condition:
-    """A conditional-routing rule: ``key`` is ``model`` (exact) or ``model_prefix``."""
+    """A conditional-routing rule, in the Go version's shape ``{key, value, target_key}``
+    plus the keys newer rules need. Which ``key`` values exist, and what they match, is
+    the conditional strategy's to say (it checks them when it is built)."""
 
-    key: str = attrs.field(validator=_one_of("model", "model_prefix"))
-    value: str
-    target_key: str
+    key: str
+    value: str = ""
+    target_key: str = ""
+    #: The header a ``header`` rule looks at.
+    header: str = ""
+    #: The text a ``prompt_*`` rule looks at: the last user message, or every message.
+    scope: str = attrs.field(default="last_user", validator=_one_of("last_user", "all"))
+    case_sensitive: bool = False
+    #: The model to ask the target for instead of the request's (a code model, say).
+    model: str = ""
 
 
 @attrs.define
@@ -122,11 +162,57 @@ class StrategyConfig:
     options: dict[str, Any] = attrs.Factory(dict)
 
 
+#: Upstream statuses retried on the same target unless ``retry_on`` says otherwise.
+DEFAULT_RETRY_ON = (429, 500, 502, 503, 504)
+
+
 @attrs.define
 class RetryConfig:
+    """A target's retry policy. Calls that time out or cannot connect are retried too;
+    a client's own mistake (a 400) never is. The wait before retry ``n`` is ``backoff x
+    factor^(n-1)``, capped at ``max_backoff``, minus up to ``jitter`` of it at random; an
+    upstream's ``Retry-After`` replaces it when it is within the cap, and moves on to the
+    next target at once when it is longer."""
+
     attempts: int = attrs.field(default=1, validator=_positive)
     backoff: Duration = Duration(0.1)
-    max_backoff: Duration = Duration(2.0)
+    factor: float = attrs.field(default=2.0, validator=_at_least_one)
+    max_backoff: Duration = Duration(5.0)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+    retry_on: list[int] = attrs.field(factory=lambda: list(DEFAULT_RETRY_ON),
+                                      validator=_statuses)
+
+
+@attrs.define
+class TimeoutConfig:
+    """A target's time limits, each ending in a 504: to connect, to the first byte of the
+    answer (a stream's first chunk), and for the whole call (a stream's whole length).
+    Written as a mapping, or as one duration meaning ``total``. Unset limits fall back to
+    the provider's own ``timeout``."""
+
+    connect: Duration | None = None
+    first_byte: Duration | None = None
+    total: Duration | None = None
+
+
+@attrs.define
+class PriceConfig:
+    """Prices in US dollars per million tokens (see :mod:`ferro.pricing`); a config entry
+    overrides the fields it sets on the shipped entry of the same name."""
+
+    input: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _non_negative))
+    output: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _non_negative))
+    cached_input: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _non_negative))
+    cache_write: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _non_negative))
+    embedding: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _non_negative))
+    #: A quality tier for cost-optimized routing: economy, standard or premium.
+    tier: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _one_of("economy", "standard", "premium")))
 
 
 @attrs.define
@@ -144,6 +230,7 @@ class TargetConfig:
     weight: float = attrs.field(default=1.0, validator=_non_negative)
     retry: RetryConfig | None = None
     circuit_breaker: BreakerConfig | None = None
+    timeout: TimeoutConfig | None = None
 
 
 @attrs.define
@@ -181,6 +268,8 @@ class ServerConfig:
     #: Bearer keys accepted on /v1/*; empty means no auth (until a key store is configured).
     api_keys: list[str] = attrs.Factory(list)
     shutdown_timeout: Duration = Duration(15.0)
+    #: The longest ``X-Ferro-Timeout`` a request may ask for; longer asks are cut to it.
+    max_request_timeout: Duration = Duration(600.0)
 
 
 @attrs.define
@@ -218,6 +307,8 @@ class Config:
     providers: dict[str, ProviderSettings] = attrs.Factory(dict)
     server: ServerConfig = attrs.Factory(ServerConfig)
     cache: CacheConfig = attrs.Factory(CacheConfig)
+    #: Price overrides and additions, by ``model``, ``provider/model`` or ``type/model``.
+    pricing: dict[str, PriceConfig] = attrs.Factory(dict)
     source: ConfigSource = attrs.field(factory=lambda: ConfigSource(None), eq=False, repr=False)
 
     def error(self, keys: tuple[Any, ...], message: str) -> ConfigError:
@@ -252,6 +343,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
     conv.register_unstructure_hook(Duration, float)
     conv.register_structure_hook(Any, lambda v, _t: v)
+    timeouts = make_dict_structure_fn(TimeoutConfig, conv)
+    conv.register_structure_hook(TimeoutConfig, lambda v, t: timeouts(v, t) if isinstance(
+        v, Mapping) else TimeoutConfig(total=Duration.parse(v)))
 
     def lists(kind: Any) -> Any:
         """A list is a list: a string is not read as a list of its characters."""
@@ -478,8 +572,10 @@ def _check(config: Config) -> None:
     """Rules that span fields (the ones that need installed plugins are checked at build)."""
     problems: list[str] = []
     loc = config.source.locate
-    if config.strategy.mode == "conditional" and not config.strategy.conditions:
-        problems.append(f"{loc(('strategy', 'mode'))}: conditional mode needs at least one condition")
+    tree = config.source.tree
+    if isinstance(tree, Mapping) and "targets" in tree and not config.targets:
+        problems.append(f"{loc(('targets',))}: at least one target is required (leave "
+                        "'targets' out to route over every configured provider)")
     for name, target in config.aliases.items():
         if not name.strip():
             problems.append(f"{loc(('aliases',))}: an alias name must not be empty")

@@ -19,7 +19,15 @@ import aiohttp
 import attrs
 import orjson
 
-from ferro.config import STAGES, Config, ProviderSettings, RetryConfig, build_options
+from ferro.config import (
+    STAGES,
+    Config,
+    OptionError,
+    ProviderSettings,
+    RetryConfig,
+    TimeoutConfig,
+    build_options,
+)
 from ferro.errors import (
     AuthenticationError,
     ConfigError,
@@ -30,9 +38,10 @@ from ferro.errors import (
     RejectedError,
 )
 from ferro.operations import ChatChunk, OperationRequest
+from ferro.pricing import Pricing
 from ferro.registry import Registry
 from ferro.resilience import CircuitBreaker
-from ferro.types import Cache, Identity, Provider, RequestContext, Target
+from ferro.types import Cache, Identity, Provider, RequestContext, Strategy, Target
 
 __all__ = ["Gateway"]
 
@@ -57,12 +66,9 @@ class Gateway:
         self.providers: dict[str, Provider] = {}
         self.skipped: list[str] = []
         self._build_providers(env, session)
+        self.pricing = Pricing.with_overrides(config.pricing)
         self.targets = self._build_targets(previous)
-        strategy_cls = registry.lookup("strategies", config.strategy.mode,
-                                       config.source.locate(("strategy", "mode")))
-        strategy_config = attrs.evolve(config.strategy, options=build_options(
-            strategy_cls, config.strategy.options, config.source, ("strategy", "options")))
-        self.strategy = strategy_cls(strategy_config, self.targets)
+        self.strategy = self._build_strategy()
         self.before: list[PluginStep] = []
         self.after: list[PluginStep] = []
         self.on_chunk: list[ChunkStep] = []
@@ -121,7 +127,8 @@ class Gateway:
                     "no provider is configured: set a provider's API key "
                     f"({', '.join(keys) or 'none installed'}), list providers in a config "
                     "file, or install ferro-provider-echo to serve without one")
-            return [Target(name, p) for name, p in self.providers.items()]
+            return [Target(name, p, kind=self._kind(name), pricing=self.pricing)
+                    for name, p in self.providers.items()]
         first_retry = config.targets[0].retry or RetryConfig()
         targets = []
         for tc in config.targets:
@@ -137,16 +144,32 @@ class Gateway:
                 name=tc.virtual_key,
                 provider=provider,
                 weight=tc.weight,
-                attempts=retry.attempts,
-                backoff=retry.backoff,
-                max_backoff=retry.max_backoff,
+                retry=retry,
+                timeout=tc.timeout or TimeoutConfig(),
                 breaker=breaker,
+                kind=self._kind(tc.virtual_key),
+                pricing=self.pricing,
             ))
         if not targets:
             missing = ", ".join(self.skipped) or "?"
             raise ConfigError(f"{config.source.locate(('targets',))}: no target can be served: "
                               f"no API key is set for {missing}")
         return targets
+
+    def _build_strategy(self) -> Strategy:
+        config = self.config
+        cls = self.registry.lookup("strategies", config.strategy.mode,
+                                   config.source.locate(("strategy", "mode")))
+        strategy_config = attrs.evolve(config.strategy, options=build_options(
+            cls, config.strategy.options, config.source, ("strategy", "options")))
+        try:
+            return cls(strategy_config, self.targets)
+        except OptionError as exc:
+            raise config.error(exc.keys, exc.message) from None
+
+    def _kind(self, name: str) -> str:
+        settings = self.config.providers.get(name)
+        return settings.type or name if settings is not None else name
 
     def _build_plugins(self) -> None:
         shared: dict[tuple[str, bytes], Any] = {}

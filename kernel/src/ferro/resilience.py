@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from enum import IntEnum
 
-from ferro.config import BreakerConfig
+from ferro.config import BreakerConfig, RetryConfig
 
 __all__ = ["BreakerState", "CircuitBreaker", "backoff_delay"]
 
@@ -24,10 +25,13 @@ class CircuitBreaker:
     after ``timeout``; half-open lets ``half_open_max_requests`` trial calls through at once
     and closes after ``success_threshold`` successes, or reopens on any failure."""
 
-    __slots__ = ("_failures", "_in_flight", "_opened_at", "_state", "_successes", "config")
+    __slots__ = ("_clock", "_failures", "_in_flight", "_opened_at", "_state", "_successes",
+                 "config")
 
-    def __init__(self, config: BreakerConfig) -> None:
+    def __init__(self, config: BreakerConfig,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self._clock = clock
         self._state = BreakerState.CLOSED
         self._failures = 0
         self._successes = 0
@@ -36,7 +40,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> BreakerState:
-        if self._state is BreakerState.OPEN and time.monotonic() - self._opened_at >= self.config.timeout:
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.config.timeout:
             self._state = BreakerState.HALF_OPEN
             self._successes = 0
             self._in_flight = 0
@@ -78,13 +82,14 @@ class CircuitBreaker:
 
     def _trip(self) -> None:
         self._state = BreakerState.OPEN
-        self._opened_at = time.monotonic()
+        self._opened_at = self._clock()
         self._failures = 0
         self._in_flight = 0
 
 
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Delay before retry number ``attempt`` (1-based): exponential from ``base``, capped at
-    ``cap``, with full jitter over the upper half so synchronized clients spread out."""
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
-    return ceiling / 2 + random.random() * ceiling / 2
+def backoff_delay(retry: int, policy: RetryConfig) -> float:
+    """The wait before retry number ``retry`` (1-based): ``backoff x factor^(retry-1)``,
+    capped at ``max_backoff``, less a random part of up to ``jitter`` of it, so clients
+    that failed together do not come back together."""
+    ceiling = min(policy.max_backoff, policy.backoff * policy.factor ** (retry - 1))
+    return ceiling * (1 - policy.jitter * random.random())

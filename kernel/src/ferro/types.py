@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 import attrs
 
+from ferro.config import RetryConfig, TimeoutConfig
 from ferro.operations import Answer, Operation, OperationRequest, Usage
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from ferro.config import ConfigSource, ProviderSettings, StrategyConfig
     from ferro.errors import GatewayError
+    from ferro.pricing import Price, Pricing
     from ferro.resilience import CircuitBreaker
 
 __all__ = [
@@ -93,6 +95,10 @@ class Provider(Protocol):
 
     def supports_model(self, model: str) -> bool: ...
 
+    def upstream_model(self, model: str) -> str:
+        """The model name sent upstream for a gateway model name (its ``model_map``)."""
+        ...
+
     def static_models(self) -> list[ModelInfo]:
         """The configured or default models, without asking the upstream."""
         ...
@@ -120,21 +126,34 @@ class Provider(Protocol):
 
 @attrs.define(slots=True, eq=False)
 class Target:
-    """One configured routing target: a provider instance and its per-target policy."""
+    """One configured routing target: a provider instance and its per-target policy (retry
+    policy, time limits, circuit breaker), and the price table to price its models with."""
 
     name: str
     provider: Provider
     weight: float = 1.0
-    attempts: int = 1
-    backoff: float = 0.1
-    max_backoff: float = 2.0
+    retry: RetryConfig = attrs.Factory(RetryConfig)
+    timeout: TimeoutConfig = attrs.Factory(TimeoutConfig)
     breaker: CircuitBreaker | None = None
+    #: The provider's type (``openai`` for a provider named ``openai-eu``), for pricing.
+    kind: str = ""
+    pricing: Pricing | None = None
 
     def serves(self, operation: Operation, model: str) -> bool:
         """Whether it serves the operation for the model (any target serving the operation
         does when the request names no model)."""
         return operation.name in self.provider.operations and (
             not model or self.provider.supports_model(model))
+
+    def upstream_model(self, model: str) -> str:
+        """The model this target asks its upstream for when a request names ``model``."""
+        return self.provider.upstream_model(model)
+
+    def price(self, model: str) -> Price | None:
+        """What this target charges for ``model`` (None: no price is known)."""
+        if self.pricing is None:
+            return None
+        return self.pricing.find(self.upstream_model(model), self.name, self.kind)
 
 
 #: What a strategy calls to try one target: the kernel's attempt helper, which applies the
@@ -183,8 +202,15 @@ class RequestContext:
     provider: str = ""
     #: Upstream response headers to relay to the client (rate limits, its request id).
     upstream_headers: dict[str, str] = attrs.Factory(dict)
-    _eligible: tuple[list[Target], list[Target]] | None = attrs.field(default=None, init=False,
-                                                                      repr=False)
+    #: Headers strategies and plugins add to the reply (an A/B arm, a cache verdict).
+    reply_headers: dict[str, str] = attrs.Factory(dict)
+    #: The ``loop.time()`` by which the whole request must be answered (``X-Ferro-Timeout``),
+    #: or None.
+    deadline: float | None = None
+    #: The target that answered, or failed last (None before any call).
+    target: Target | None = None
+    _eligible: tuple[list[Target], str, list[Target]] | None = attrs.field(
+        default=None, init=False, repr=False)
 
     @property
     def operation(self) -> Operation:
@@ -203,22 +229,32 @@ class RequestContext:
         return self.request.stream
 
     def eligible(self, targets: list[Target]) -> list[Target]:
-        """The targets that serve this request's operation and model, in their order."""
+        """The targets that serve this request's operation and model, in their order (a
+        strategy that changes ``request.body["model"]`` gets the answer for the new one)."""
         known = self._eligible
-        if known is not None and known[0] is targets:
-            return list(known[1])
         operation, model = self.request.operation, self.request.model
+        if known is not None and known[0] is targets and known[1] == model:
+            return list(known[2])
         return [t for t in targets if t.serves(operation, model)]
 
     def remember_eligible(self, targets: list[Target], eligible: list[Target]) -> None:
         """What :meth:`eligible` answers for ``targets`` (the pipeline's route check)."""
-        self._eligible = (targets, eligible)
+        self._eligible = (targets, self.request.model, eligible)
 
     def exchange(self, status: int, error: GatewayError | None, usage: Usage | None,
                  ttfb: float | None, started: float, t0: float) -> Exchange:
         """The completed exchange of this request (``t0``: its ``perf_counter`` start)."""
         if usage is None and self.response is not None:
             usage = self.response.usage
+        usage = usage or Usage()
+        target = self.target
+        model = self.request.body.get("model", "")
+        cost = None
+        if target is not None and not self.metadata.get("cache"):
+            price = target.price(model)
+            cost = None if price is None else price.cost(self.request.operation.name, usage)
+        elif self.metadata.get("cache"):
+            cost = 0.0  # answered from the cache: no upstream was paid
         return Exchange(
             request_id=self.request_id,
             operation=self.request.operation.name,
@@ -229,7 +265,9 @@ class RequestContext:
             started=started,
             duration=time.perf_counter() - t0,
             ttfb=ttfb,
-            usage=usage or Usage(),
+            usage=usage,
+            cost=cost,
+            upstream_model=target.upstream_model(model) if target is not None else "",
             error=error,
             identity=self.identity,
             user=self.request.user,
@@ -303,6 +341,11 @@ class Exchange:
     #: Seconds from the request's arrival to the first byte of the answer (None: no answer).
     ttfb: float | None = None
     usage: Usage = attrs.Factory(Usage)
+    #: US dollars, from the usage reported and the answering target's price (None: the
+    #: price is unknown, or no target was called; 0 for a cache hit).
+    cost: float | None = None
+    #: The model the answering target was asked for (after aliases and its ``model_map``).
+    upstream_model: str = ""
     error: GatewayError | None = None
     identity: Identity | None = None
     user: str | None = None

@@ -1,8 +1,15 @@
 import asyncio
 
 import pytest
-from ferro import CircuitOpenError, InvalidRequestError, UpstreamError, UpstreamTimeoutError
+from ferro import (
+    CircuitOpenError,
+    InvalidRequestError,
+    RetryConfig,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 from ferro.testing import StrategyContract, StubProvider
+from ferro_strategy_fallback import FallbackStrategy
 
 
 class TestFallbackContract(StrategyContract):
@@ -10,10 +17,9 @@ class TestFallbackContract(StrategyContract):
 
 
 def make(*providers, attempts=1):
-    strategy = TestFallbackContract().make(*providers)
-    for target in strategy.targets:
-        target.attempts = attempts
-    return strategy
+    contract = TestFallbackContract()
+    return FallbackStrategy(contract.strategy_config(),
+                            contract.targets(*providers, attempts=attempts))
 
 
 async def route(strategy):
@@ -92,8 +98,7 @@ async def test_backoff_grows_between_attempts(monkeypatch):
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     a = StubProvider("a", fail_with=UpstreamError("down", status=503))
     strategy = make(a, attempts=4)
-    strategy.targets[0].backoff = 0.1
-    strategy.targets[0].max_backoff = 10
+    strategy.targets[0].retry = RetryConfig(attempts=4, backoff=0.1, max_backoff=10, jitter=0.5)
     with pytest.raises(UpstreamError):
         await route(strategy)
     assert len(delays) == 3
@@ -121,7 +126,7 @@ async def test_invalid_request_from_first_target_is_raised_as_is():
 async def test_falling_back_is_logged_only_when_a_target_is_left(caplog):
     import logging
 
-    caplog.set_level(logging.WARNING, logger="ferro.strategy.fallback")
+    caplog.set_level(logging.WARNING, logger="ferro.routing")
     a = StubProvider("a", fail_with=UpstreamError("a down", status=503))
     b = StubProvider("b", fail_with=UpstreamError("b down", status=503))
     with pytest.raises(UpstreamError, match="b down"):

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from ferro.attempt import ChunkStream, attempt_for
-from ferro.config import ProviderSettings, StrategyConfig
+from ferro.config import Duration, ProviderSettings, RetryConfig, StrategyConfig
 from ferro.errors import InvalidRequestError, UpstreamError
 from ferro.operations import OPERATIONS, ChatRequest, ChatResponse, EmbeddingsRequest
 from ferro.plugins import make_plugin_manager
@@ -245,8 +245,14 @@ class StrategyContract:
     def make(self, *providers: StubProvider) -> Any:
         registry = build_registry(make_plugin_manager(env={}))
         cls = registry.lookup("strategies", self.mode, "<test>")
-        targets = [Target(p.name, p, backoff=0.001, max_backoff=0.002) for p in providers]
-        return cls(self.strategy_config(), targets)
+        return cls(self.strategy_config(), self.targets(*providers))
+
+    @staticmethod
+    def targets(*providers: Any, attempts: int = 1) -> list[Target]:
+        """Targets for ``providers``, retrying quickly (``attempts`` calls each)."""
+        retry = RetryConfig(attempts=attempts, backoff=Duration(0.001),
+                            max_backoff=Duration(0.002))
+        return [Target(p.name, p, retry=retry, kind="stub") for p in providers]
 
     @staticmethod
     def context(*, stream: bool = False, model: str = "m") -> RequestContext:

@@ -80,7 +80,11 @@ class StubProvider:
         return False
 
     def supports_model(self, model: str) -> bool:
-        return not self.settings.models or model in self.settings.models
+        return (not self.settings.models or model in self.settings.models
+                or model in self.settings.model_map)
+
+    def upstream_model(self, model: str) -> str:
+        return self.settings.model_map.get(model, model)
 
     def static_models(self) -> list[ModelInfo]:
         return [ModelInfo(m, self.name) for m in self.settings.models]

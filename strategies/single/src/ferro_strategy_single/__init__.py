@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferro import Attempt, ModelNotFoundError, RequestContext, StrategyConfig, Target, hookimpl
+from ferro import Attempt, RequestContext, StrategyConfig, Target, hookimpl, no_target
 
 
 class SingleStrategy:
@@ -14,8 +14,7 @@ class SingleStrategy:
     async def route(self, ctx: RequestContext, attempt: Attempt[Any]) -> Any:
         candidates = ctx.eligible(self.targets)
         if not candidates:
-            raise ModelNotFoundError(
-                f"no target serves {ctx.operation.name} for model {ctx.model}", param="model")
+            raise no_target(ctx)
         return await attempt(candidates[0])
 
 
