@@ -1,11 +1,17 @@
 """Trying one target: the one helper every strategy calls.
 
 :func:`attempt_for` gives a strategy its ``attempt(target)``: admit the call through the
-target's circuit breaker, call the provider method the operation names, retry retryable
-failures per the target's policy with jittered backoff, classify what went wrong as a
-:class:`~ferro.errors.GatewayError`, and record the verdict on the breaker. The provider's
-own timeout bounds each call. A client that went away (cancellation) is never retried and
-never counted as a success or a failure of the upstream.
+target's circuit breaker, call the provider method the operation names within the target's
+time limits (and the request's own ``X-Ferro-Timeout``), retry per the target's retry
+policy, classify what went wrong as a :class:`~ferro.errors.GatewayError`, and record the
+verdict on the breaker.
+
+- A retry follows only a retryable failure whose status the policy's ``retry_on`` lists,
+  or a timeout or connection failure; never a client's own mistake, never an open circuit,
+  never a client that went away (cancellation propagates at once, with no verdict).
+- An upstream's ``Retry-After`` is honoured when it is within the policy's cap; a longer
+  one ends this target's tries at once, so the strategy can move on.
+- No wait outlives the request's deadline.
 
 For a stream, a call has succeeded when the first chunk has arrived: the result is a
 :class:`ChunkStream`, and the breaker's verdict waits for the stream's end.
@@ -21,10 +27,17 @@ from typing import Any, NoReturn, cast
 import aiohttp
 import attrs
 
-from ferro.errors import CircuitOpenError, GatewayError, UpstreamError, transport_error
+from ferro.errors import (
+    CircuitOpenError,
+    GatewayError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    transport_error,
+)
 from ferro.operations import Answer, ChatChunk, RawFrames
-from ferro.provider import UPSTREAM_HEADERS
-from ferro.resilience import CircuitBreaker, backoff_delay
+from ferro.provider import CALL, CallScope
+from ferro.resilience import CircuitBreaker, backoff_delay, retry_after_seconds
 from ferro.types import Attempt, RequestContext, Target
 
 __all__ = ["ChunkStream", "attempt_for"]
@@ -33,20 +46,29 @@ log = logging.getLogger("ferro.attempt")
 
 Piece = ChatChunk | RawFrames
 
+#: The code of the 504 for a request that ran out of its own time (no verdict on a target).
+REQUEST_TIMEOUT = "request_timeout"
+
 
 @attrs.define(eq=False)
 class ChunkStream:
     """A stream whose first chunk has arrived. Read ``first``, then iterate ``rest`` (None
-    when there is no more); then :meth:`close` it with the error that ended it, if any."""
+    when there is no more) until ``deadline`` (a ``loop.time()``, or None); then
+    :meth:`close` it with the error that ended it, if any."""
 
     target: Target | None
     first: Piece
     rest: AsyncGenerator[Piece, None] | None = None
+    deadline: float | None = None
+    #: The error for a stream still running at its deadline.
+    overtime: GatewayError | None = None
 
     def error_from(self, exc: BaseException) -> GatewayError:
         """The GatewayError for what interrupted reading the stream."""
         if isinstance(exc, GatewayError):
             return exc
+        if isinstance(exc, TimeoutError) and self.overtime is not None:
+            return self.overtime
         return transport_error(self.target.name if self.target else "upstream", exc)
 
     async def close(self, error: BaseException | None) -> None:
@@ -65,19 +87,75 @@ def attempt_for(ctx: RequestContext) -> Attempt[Any]:
 
     async def attempt(target: Target) -> Any:
         ctx.tried.append(target.name)
-        tries = target.retry.attempts
-        for n in range(1, tries + 1):
+        policy = target.retry
+        for n in range(1, policy.attempts + 1):
             try:
                 return await once(ctx, target)
             except GatewayError as exc:
-                if n == tries or not exc.retryable or isinstance(exc, CircuitOpenError):
+                wait = _retry_wait(exc, n, target, ctx)
+                if wait is None:
                     raise
-                log.info("retrying provider %s (attempt %d of %d): %s", target.name, n + 1,
-                         tries, exc.message)
-                await asyncio.sleep(backoff_delay(n, target.retry))
+                log.info("retrying provider %s in %.3fs (attempt %d of %d): %s", target.name,
+                         wait, n + 1, policy.attempts, exc.message)
+                await asyncio.sleep(wait)
         raise AssertionError("unreachable: a target has at least one attempt")
 
     return attempt
+
+
+def _retry_wait(exc: GatewayError, n: int, target: Target, ctx: RequestContext) -> float | None:
+    """How long to wait before retrying ``target`` after failure ``n``, or None when it
+    is not to be retried."""
+    policy = target.retry
+    if n >= policy.attempts or not exc.retryable or isinstance(exc, CircuitOpenError):
+        return None
+    transport = isinstance(exc, UpstreamTimeoutError | UpstreamConnectionError)
+    if not transport and exc.status not in policy.retry_on:
+        return None
+    after = retry_after_seconds(exc.headers.get("Retry-After"))
+    if after is not None:
+        if after > policy.max_backoff:
+            return None  # the upstream asks for longer than the policy waits: move on
+        wait = after
+    else:
+        wait = backoff_delay(n, policy)
+    if ctx.deadline is not None and asyncio.get_running_loop().time() + wait >= ctx.deadline:
+        return None
+    return wait
+
+
+@attrs.define(slots=True)
+class _Limits:
+    """One call's time limits: ``total`` (seconds) bounds the call, ``deadline_bound``
+    says whether the request's own deadline is what set it."""
+
+    total: float | None
+    deadline_bound: bool
+    first_byte: float | None
+
+    def error(self, target: Target, what: str = "answer") -> UpstreamTimeoutError:
+        if self.deadline_bound:
+            return UpstreamTimeoutError(
+                "the request ran out of the time it asked for (X-Ferro-Timeout) waiting for "
+                f"{target.name}", provider=target.name, code=REQUEST_TIMEOUT, retryable=False)
+        return UpstreamTimeoutError(
+            f"{target.name}: no {what} within the target's total timeout of {self.total:g}s",
+            provider=target.name)
+
+
+def _limits(ctx: RequestContext, target: Target) -> _Limits:
+    total = target.timeout.total
+    bound = False
+    if ctx.deadline is not None:
+        left = ctx.deadline - asyncio.get_running_loop().time()
+        if total is None or left < total:
+            total, bound = max(left, 0.0), True
+    return _Limits(total, bound, target.timeout.first_byte)
+
+
+def _scope(target: Target) -> CallScope:
+    t = target.timeout
+    return CallScope({}, t.connect, t.first_byte, t.total)
 
 
 def _admit(ctx: RequestContext, target: Target) -> None:
@@ -85,44 +163,74 @@ def _admit(ctx: RequestContext, target: Target) -> None:
         raise CircuitOpenError(f"circuit breaker open for {target.name}")
     ctx.attempts += 1
     ctx.provider = target.name
+    ctx.target = target
 
 
 async def _call(ctx: RequestContext, target: Target) -> Answer:
     _admit(ctx, target)
     method = getattr(target.provider, ctx.request.operation.call)
-    sink: dict[str, str] = {}
-    token = UPSTREAM_HEADERS.set(sink)
+    limits = _limits(ctx, target)
+    scope = _scope(target)
+    token = CALL.set(scope)
+    timer = None
     try:
-        answer = await method(ctx.request)
+        if limits.total is None:
+            answer = await method(ctx.request)
+        else:
+            async with asyncio.timeout(limits.total) as timer:
+                answer = await method(ctx.request)
+    except TimeoutError as exc:
+        expired = timer is not None and timer.expired()
+        _raise_failed(target, limits.error(target) if expired else exc)
     except BaseException as exc:
         _raise_failed(target, exc)
     finally:
-        UPSTREAM_HEADERS.reset(token)
+        CALL.reset(token)
     _record(target.breaker, None)
-    sink["x-gateway-provider"] = target.name
-    ctx.upstream_headers = sink
+    ctx.upstream_headers = scope.headers
     return cast(Answer, answer)
 
 
 async def _open_stream(ctx: RequestContext, target: Target) -> ChunkStream:
     _admit(ctx, target)
     method = getattr(target.provider, cast(str, ctx.request.operation.stream))
-    sink: dict[str, str] = {}
-    token = UPSTREAM_HEADERS.set(sink)
+    limits = _limits(ctx, target)
+    scope = _scope(target)
+    token = CALL.set(scope)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first_limit, first_is_total = limits.first_byte, False
+    if limits.total is not None and (first_limit is None or limits.total <= first_limit):
+        first_limit, first_is_total = limits.total, True
+    timer = None
     try:
         agen = cast(AsyncGenerator[Piece, None], method(ctx.request).__aiter__())
-        first = await agen.__anext__()
+        if first_limit is None:
+            first = await agen.__anext__()
+        else:
+            async with asyncio.timeout(first_limit) as timer:
+                first = await agen.__anext__()
     except StopAsyncIteration:
         exc = UpstreamError(f"{target.name} sent an empty stream", provider=target.name,
                             code="stream_truncated", retryable=True)
         _raise_failed(target, exc)
+    except TimeoutError as exc:
+        if timer is None or not timer.expired():
+            _raise_failed(target, exc)
+        _raise_failed(target, limits.error(target, "first chunk") if first_is_total else
+                      UpstreamTimeoutError(f"{target.name}: no first chunk within the "
+                                           f"target's first-byte timeout of {first_limit:g}s",
+                                           provider=target.name))
     except BaseException as exc:
         _raise_failed(target, exc)
     finally:
-        UPSTREAM_HEADERS.reset(token)
-    sink["x-gateway-provider"] = target.name
-    ctx.upstream_headers = sink
-    return ChunkStream(target, first, agen)
+        CALL.reset(token)
+    ctx.upstream_headers = scope.headers
+    stream = ChunkStream(target, first, agen)
+    if limits.total is not None:
+        stream.deadline = started + limits.total
+        stream.overtime = limits.error(target, "end of the stream")
+    return stream
 
 
 def _raise_failed(target: Target, exc: BaseException) -> NoReturn:
@@ -144,6 +252,8 @@ def _record(breaker: CircuitBreaker | None, exc: BaseException | None) -> None:
         return
     if exc is None:
         breaker.record_success()
+    elif isinstance(exc, GatewayError) and exc.code == REQUEST_TIMEOUT:
+        breaker.release()  # the request's own time ran out: no verdict on the upstream
     elif isinstance(exc, GatewayError) and not exc.retryable and exc.status < 500:
         breaker.record_success()  # the upstream answered; the request was at fault
     elif isinstance(exc, GatewayError | asyncio.TimeoutError | aiohttp.ClientError | OSError):

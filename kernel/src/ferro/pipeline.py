@@ -167,15 +167,18 @@ class Pipeline:
                 raise RequestTooLargeError.from_http(exc) from None
             request = codec.parse(raw)
             gateway.resolve_model(request)
-            ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers))
+            ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers),
+                                 deadline=_deadline(http, gateway))
             return await self._run(gateway, http, codec, ctx, out, t0)
         except GatewayError as exc:
             out.fail(exc)
+            resp = codec.error(exc)
             if ctx is not None:
                 ctx.error = exc
                 if gateway.on_error:
                     await gateway.run_on_error(ctx)
-            return await _send(http, codec.error(exc))
+                resp.headers.update(_routing_headers(ctx))
+            return await _send(http, resp)
         except (asyncio.CancelledError, ConnectionResetError):
             out.fail(client_closed())
             raise
@@ -214,7 +217,7 @@ class Pipeline:
             await gateway.run_after(ctx)
         if fresh and gateway.cache is not None:
             await _cache_put(gateway, ctx, ctx.response)
-        resp = codec.answer(ctx.response, ctx.upstream_headers)
+        resp = codec.answer(ctx.response, _routing_headers(ctx))
         out.ttfb = time.perf_counter() - t0
         return await _send(http, resp)
 
@@ -263,25 +266,26 @@ class Pipeline:
                 if kept is not None:
                     add(kept)
 
-        resp = web.StreamResponse(headers={**encoder.headers, **ctx.upstream_headers})
+        resp = web.StreamResponse(headers={**encoder.headers, **_routing_headers(ctx)})
         try:
             await resp.prepare(http)
             out.ttfb = time.perf_counter() - t0
             piece = stream.first
-            while True:
-                if filtering:
-                    await take_filtered(piece)
-                else:
-                    take(piece)
-                if not piece.more and pending:
-                    await resp.write(b"".join(pending))
-                    pending.clear()
-                if stream.rest is None:
-                    break
-                try:
-                    piece = await stream.rest.__anext__()
-                except StopAsyncIteration:
-                    break
+            async with asyncio.timeout_at(stream.deadline):
+                while True:
+                    if filtering:
+                        await take_filtered(piece)
+                    else:
+                        take(piece)
+                    if not piece.more and pending:
+                        await resp.write(b"".join(pending))
+                        pending.clear()
+                    if stream.rest is None:
+                        break
+                    try:
+                        piece = await stream.rest.__anext__()
+                    except StopAsyncIteration:
+                        break
             pending.append(encoder.done())
         except (asyncio.CancelledError, ConnectionResetError) as exc:  # the client went away
             out.fail(client_closed())
@@ -318,6 +322,40 @@ class Pipeline:
             if store:
                 await _cache_put(gateway, ctx, ctx.response)
         return resp
+
+
+#: The header a client sets to bound its request, in seconds.
+TIMEOUT_HEADER = "X-Ferro-Timeout"
+
+
+def _deadline(http: web.Request, gateway: Gateway) -> float | None:
+    """The request's deadline (a ``loop.time()``) from ``X-Ferro-Timeout``, capped by
+    ``server.max_request_timeout``; None without the header."""
+    value = http.headers.get(TIMEOUT_HEADER)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise InvalidRequestError(
+            f"{TIMEOUT_HEADER} must be a positive number of seconds (got {value[:40]!r})",
+            code="invalid_timeout")
+    seconds = min(seconds, gateway.config.server.max_request_timeout)
+    return asyncio.get_running_loop().time() + seconds
+
+
+def _routing_headers(ctx: RequestContext) -> dict[str, str]:
+    """The reply's headers besides its format's: the upstream's relayed ones, what plugins
+    and strategies add, and which provider and model answered, after how many calls."""
+    headers = {**ctx.upstream_headers, **ctx.reply_headers}
+    target = ctx.target
+    if target is not None:
+        headers["X-Ferro-Provider"] = headers["X-Gateway-Provider"] = target.name
+        headers["X-Ferro-Model"] = target.upstream_model(ctx.request.model)
+        headers["X-Ferro-Attempts"] = str(ctx.attempts)
+    return headers
 
 
 async def _send(http: web.Request, resp: web.Response) -> web.Response:

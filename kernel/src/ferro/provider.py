@@ -22,7 +22,7 @@ import orjson
 
 from ferro.completions import completions_via_chat, stream_completions_via_chat
 from ferro.config import ConfigSource, ProviderSettings, build_options
-from ferro.errors import GatewayError, UpstreamError, transport_error
+from ferro.errors import GatewayError, UpstreamError, UpstreamTimeoutError, transport_error
 from ferro.operations import (
     ChatChunk,
     ChatRequest,
@@ -34,7 +34,7 @@ from ferro.operations import (
 from ferro.sse import iter_lines, iter_sse
 from ferro.types import ModelInfo
 
-__all__ = ["UPSTREAM_HEADERS", "BaseProvider", "NoOptions", "relay_headers"]
+__all__ = ["CALL", "BaseProvider", "CallScope", "NoOptions", "relay_headers"]
 
 log = logging.getLogger("ferro.provider")
 
@@ -50,10 +50,20 @@ _CONTEXT_MARKERS = (
 )
 
 
-#: Where the upstream response headers worth relaying go during one attempt (the pipeline
-#: sets a fresh dict per attempt; None outside one).
-UPSTREAM_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("ferro_upstream_headers",
-                                                                 default=None)
+@attrs.define(slots=True)
+class CallScope:
+    """One upstream call as the attempt helper sets it up: where the response headers
+    worth relaying go, and the target's time limits (seconds, None: the provider's own
+    ``timeout``) for connecting, for the first byte of the answer and for all of it."""
+
+    headers: dict[str, str]
+    connect: float | None = None
+    first_byte: float | None = None
+    total: float | None = None
+
+
+#: The call in progress (set per attempt by :mod:`ferro.attempt`; None outside one).
+CALL: ContextVar[CallScope | None] = ContextVar("ferro_call", default=None)
 _RELAYED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 #: Upstream request-id headers; one named like the gateway's own is relayed renamed.
 _REQUEST_IDS = {"x-request-id": "x-upstream-request-id", "request-id": "request-id",
@@ -63,9 +73,10 @@ _REQUEST_IDS = {"x-request-id": "x-upstream-request-id", "request-id": "request-
 
 def relay_headers(headers: Mapping[str, str]) -> None:
     """Keep the rate-limit and request-id headers of an upstream answer for the client."""
-    sink = UPSTREAM_HEADERS.get()
-    if sink is None:
+    scope = CALL.get()
+    if scope is None:
         return
+    sink = scope.headers
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith(_RELAYED_PREFIXES):
@@ -240,8 +251,19 @@ class BaseProvider:
 
     # --- HTTP helpers ----------------------------------------------------------------------
 
-    def client_timeout(self, stream: bool) -> aiohttp.ClientTimeout:
-        return self._timeouts[stream]
+    def call_timeouts(self, stream: bool) -> tuple[aiohttp.ClientTimeout, float | None]:
+        """This call's aiohttp timeout and its limit on waiting for the response headers:
+        the provider's own ``timeout``, unless the target sets limits (see
+        :class:`CallScope`)."""
+        scope = CALL.get()
+        own = self.settings.timeout or None
+        if scope is None or scope.connect is scope.first_byte is scope.total is None:
+            return self._timeouts[stream], own if stream else None
+        connect = scope.connect or own
+        if stream:
+            return aiohttp.ClientTimeout(total=None, sock_connect=connect), scope.first_byte or own
+        return (aiohttp.ClientTimeout(total=scope.total or own, sock_connect=connect),
+                scope.first_byte)
 
     async def request_json(
         self,
@@ -267,11 +289,12 @@ class BaseProvider:
     ) -> bytes:
         """Send a request and return the answer's bytes, or raise an UpstreamError."""
         data = orjson.dumps(body) if body is not None else None
+        timeout, first_byte = self.call_timeouts(False)
         try:
-            async with self.session.request(  # type: ignore[union-attr]
-                method, url, data=data, headers=headers, params=params,
-                timeout=self.client_timeout(False),
-            ) as resp:
+            resp = await self._headers_of(self.session.request(  # type: ignore[union-attr]
+                method, url, data=data, headers=headers, params=params, timeout=timeout),
+                first_byte)
+            async with resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self.upstream_error(resp.status, raw, resp.headers)
@@ -281,6 +304,19 @@ class BaseProvider:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
         return raw
+
+    async def _headers_of(self, pending: Any, limit: float | None) -> aiohttp.ClientResponse:
+        """Await a request's response headers, within ``limit`` seconds when given."""
+        if limit is None:
+            return await pending
+        try:
+            async with asyncio.timeout(limit) as timer:
+                return await pending
+        except TimeoutError:
+            if timer.expired():
+                raise UpstreamTimeoutError(
+                    f"{self.name}: no response within {limit:g}s", provider=self.name) from None
+            raise
 
     @contextlib.asynccontextmanager
     async def open_stream(
@@ -300,11 +336,13 @@ class BaseProvider:
         upstream's end of the body has not arrived yet, it is awaited in the background,
         so the next call does not open (and TLS-handshake) a new connection."""
         limit = self.settings.timeout or None
+        timeout, first_byte = self.call_timeouts(True)
         try:
-            async with asyncio.timeout(limit):
-                resp = await self.session.post(  # type: ignore[union-attr]
-                    url, data=orjson.dumps(body), headers=headers, params=params,
-                    timeout=self._timeouts[True])
+            resp = await self._headers_of(self.session.post(  # type: ignore[union-attr]
+                url, data=orjson.dumps(body), headers=headers, params=params, timeout=timeout),
+                first_byte)
+        except GatewayError:
+            raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
         watch = _StallWatch(resp, limit) if limit else None
@@ -350,6 +388,11 @@ class BaseProvider:
             ) from None
 
     def transport_error(self, exc: BaseException) -> UpstreamError:
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            scope = CALL.get()
+            limit = (scope.connect if scope is not None else None) or self.settings.timeout
+            return UpstreamTimeoutError(f"{self.name}: could not connect within {limit:g}s",
+                                        provider=self.name)
         return transport_error(self.name, exc, self.settings.timeout)
 
     def error_message(self, payload: Any) -> str | None:

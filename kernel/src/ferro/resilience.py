@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 import time
+from email.utils import parsedate_to_datetime
 from collections.abc import Callable
 from enum import IntEnum
 
 from ferro.config import BreakerConfig, RetryConfig
 
-__all__ = ["BreakerState", "CircuitBreaker", "backoff_delay"]
+__all__ = ["BreakerState", "CircuitBreaker", "backoff_delay", "retry_after_seconds"]
 
 
 class BreakerState(IntEnum):
@@ -93,3 +94,22 @@ def backoff_delay(retry: int, policy: RetryConfig) -> float:
     that failed together do not come back together."""
     ceiling = min(policy.max_backoff, policy.backoff * policy.factor ** (retry - 1))
     return ceiling * (1 - policy.jitter * random.random())
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header as seconds from now: delta-seconds or an HTTP date (None
+    when absent or unreadable)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
