@@ -54,9 +54,9 @@ from ferro.operations import (
 )
 from ferro.plugins import make_plugin_manager
 from ferro.pricing import TIERS, Price
-from ferro.routing import no_target, try_in_order
 from ferro.provider import BaseProvider, NoOptions
 from ferro.resilience import BreakerState
+from ferro.routing import no_target, try_in_order
 from ferro.sse import iter_sse
 from ferro.types import (
     Attempt,

@@ -174,7 +174,8 @@ class UpstreamError(GatewayError):
 class UpstreamTimeoutError(UpstreamError):
     def __init__(self, message: str, *, provider: str = "", **kw: Any):
         kw.setdefault("code", "upstream_timeout")
-        super().__init__(message, status=504, provider=provider, retryable=True, **kw)
+        kw.setdefault("retryable", True)
+        super().__init__(message, status=504, provider=provider, **kw)
 
 
 class UpstreamConnectionError(UpstreamError):

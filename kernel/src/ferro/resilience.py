@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from email.utils import parsedate_to_datetime
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from enum import IntEnum
 
 from ferro.config import BreakerConfig, RetryConfig
