@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import orjson
 
 __all__ = [
@@ -190,6 +191,10 @@ def transport_error(provider: str, exc: BaseException,
     if isinstance(exc, TimeoutError):
         within = f" within {timeout:g}s" if timeout else ""
         return UpstreamTimeoutError(f"{provider} did not answer{within}", provider=provider)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return UpstreamConnectionError(
+            f"{provider} closed the connection before its answer was complete",
+            provider=provider, code="upstream_disconnected")
     return UpstreamConnectionError(f"cannot reach {provider}: {type(exc).__name__}: {exc}",
                                    provider=provider)
 
