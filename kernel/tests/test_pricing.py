@@ -108,3 +108,9 @@ async def test_each_exchange_carries_its_cost(ferro_client, stub_plugins, exchan
     assert seen[3].cost is None  # no price known
     assert seen[4].cost == pytest.approx(2 * 0.5 / 1e6)
     assert seen[0].upstream_model == "m"
+
+
+def test_a_provider_entry_takes_unset_fields_from_the_model_entry():
+    pricing = Pricing.with_overrides({"my-groq/gpt-4o-mini": {"input": 0.1, "output": 0.2}})
+    price = pricing.find("gpt-4o-mini", "my-groq")
+    assert (price.input, price.output, price.tier) == (0.1, 0.2, shipped()["gpt-4o-mini"].tier)

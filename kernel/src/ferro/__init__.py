@@ -53,7 +53,7 @@ from ferro.operations import (
     Usage,
 )
 from ferro.plugins import make_plugin_manager
-from ferro.pricing import TIERS, Price
+from ferro.pricing import TIERS, Price, Pricing
 from ferro.provider import BaseProvider, NoOptions
 from ferro.resilience import BreakerState
 from ferro.routing import no_target, try_in_order
@@ -90,6 +90,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "Target",
     "BreakerState",
     "Price",
+    "Pricing",
     "TIERS",
     # routing
     "no_target",

@@ -82,7 +82,15 @@ class Pricing:
     """The price table a gateway prices with: the shipped one plus the config's."""
 
     def __init__(self, table: Mapping[str, Price]) -> None:
+        """``table``: name -> price. A ``provider/model`` entry takes the fields it leaves
+        unset (the tier, say) from the model's own entry."""
         self._table = dict(table)
+        for name, price in table.items():
+            general = table.get(name.partition("/")[2])
+            if general is not None:
+                unset = {k: v for k, v in attrs.asdict(general).items()
+                         if getattr(price, k) is None}
+                self._table[name] = attrs.evolve(price, **unset)
 
     @classmethod
     def with_overrides(cls, overrides: Mapping[str, Any]) -> Pricing:

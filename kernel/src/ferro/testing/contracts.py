@@ -12,7 +12,14 @@ import pytest
 from aiohttp import web
 
 from ferro.attempt import ChunkStream, attempt_for
-from ferro.config import Duration, ProviderSettings, RetryConfig, StrategyConfig
+from ferro.config import (
+    ConfigSource,
+    Duration,
+    ProviderSettings,
+    RetryConfig,
+    StrategyConfig,
+    build_options,
+)
 from ferro.errors import InvalidRequestError, UpstreamError
 from ferro.operations import OPERATIONS, ChatRequest, ChatResponse, EmbeddingsRequest
 from ferro.plugins import make_plugin_manager
@@ -245,7 +252,9 @@ class StrategyContract:
     def make(self, *providers: StubProvider) -> Any:
         registry = build_registry(make_plugin_manager(env={}))
         cls = registry.lookup("strategies", self.mode, "<test>")
-        return cls(self.strategy_config(), self.targets(*providers))
+        config = self.strategy_config()
+        options = build_options(cls, config.options, ConfigSource(None), ("strategy", "options"))
+        return cls(attrs.evolve(config, options=options), self.targets(*providers))
 
     @staticmethod
     def targets(*providers: Any, attempts: int = 1) -> list[Target]:
