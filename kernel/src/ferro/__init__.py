@@ -52,6 +52,7 @@ from ferro.operations import (
     RawFrames,
     Usage,
 )
+from ferro.pipeline import routable_header
 from ferro.plugins import make_plugin_manager
 from ferro.pricing import TIERS, Price, Pricing
 from ferro.provider import BaseProvider, NoOptions
@@ -88,6 +89,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "ModelInfo",
     "RequestContext",
     "Target",
+    "routable_header",
     "BreakerState",
     "Price",
     "Pricing",

@@ -45,7 +45,7 @@ from ferro.types import Exchange, RequestContext
 if TYPE_CHECKING:
     from ferro.events import Events
 
-__all__ = ["Codec", "Pipeline", "client_closed", "request_id"]
+__all__ = ["Codec", "Pipeline", "client_closed", "request_id", "routable_header"]
 
 log = logging.getLogger("ferro.pipeline")
 
@@ -388,12 +388,23 @@ async def _cache_put(gateway: Gateway, ctx: RequestContext, answer: Answer | Non
         log.exception("cache store failed")
 
 
-class _Headers(Mapping[str, str]):
-    """The request headers strategies and plugins may look at, lower-cased: ``x-*``,
-    ``openai-*``, ``anthropic-*`` and ``user-agent``, never a credential. Selected on first
-    use, so a request nobody asks about pays nothing."""
+_CREDENTIALS = frozenset({"x-api-key", "x-goog-api-key", "api-key"})
+_ROUTABLE_PREFIXES = ("x-", "openai-", "anthropic-")
 
-    _CREDENTIALS = frozenset({"x-api-key", "x-goog-api-key", "api-key"})
+
+def routable_header(name: str) -> bool:
+    """Whether strategies and plugins see request header ``name`` in
+    ``RequestContext.headers``: ``X-*``, ``OpenAI-*``, ``Anthropic-*`` and ``User-Agent``,
+    never a credential (``X-Api-Key``, ``Api-Key``, ``X-Goog-Api-Key``)."""
+    lowered = name.lower()
+    return lowered not in _CREDENTIALS and (lowered.startswith(_ROUTABLE_PREFIXES)
+                                            or lowered == "user-agent")
+
+
+class _Headers(Mapping[str, str]):
+    """The request headers strategies and plugins may look at (see :func:`routable_header`),
+    lower-cased. Selected on first use, so a request nobody asks about pays nothing."""
+
     __slots__ = ("_raw", "_selected")
 
     def __init__(self, raw: Mapping[str, str]) -> None:
@@ -404,11 +415,8 @@ class _Headers(Mapping[str, str]):
         if self._selected is None:
             self._selected = {}
             for name, value in self._raw.items():
-                lowered = name.lower()
-                if lowered in self._CREDENTIALS:
-                    continue
-                if lowered.startswith(("x-", "openai-", "anthropic-")) or lowered == "user-agent":
-                    self._selected[lowered] = value
+                if routable_header(name):
+                    self._selected[name.lower()] = value
         return self._selected
 
     def __getitem__(self, key: str) -> str:

@@ -71,6 +71,11 @@ def refusal(build, text: str) -> str:
         "gw.yaml:10: strategy.conditions[0].header: routing cannot see header 'Authorization': "
         "rules see X-*, OpenAI-*, Anthropic-* and User-Agent headers", id="invisible header"),
     pytest.param(
+        "  conditions:\n    - {key: header, header: X-Api-Key, value: x, target_key: b}\n",
+        "gw.yaml:10: strategy.conditions[0].header: routing cannot see header 'X-Api-Key': "
+        "rules see X-*, OpenAI-*, Anthropic-* and User-Agent headers, never a credential",
+        id="credential header"),
+    pytest.param(
         "  conditions:\n    - {key: model, header: X-Team, value: gpt-4o, target_key: b}\n",
         "gw.yaml:10: strategy.conditions[0].header: only a header rule takes 'header'",
         id="header on another rule"),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from ferro import Condition, OptionError, RequestContext, Target
+from ferro import Condition, OptionError, RequestContext, Target, routable_header
 
 from ferro_strategy_conditional.prompt import PromptText
 
@@ -29,10 +29,6 @@ PROMPT_KEYS = ("prompt_regex", "prompt_contains")
 #: Rules whose empty value means something: the field (or header) is absent or empty. An
 #: empty value for any other rule would match everything or nothing.
 _EMPTY_MEANS_ABSENT = frozenset({"user", "header"})
-
-#: The request headers strategies see (``RequestContext.headers``): X-*, OpenAI-*,
-#: Anthropic-* and User-Agent.
-_VISIBLE_HEADER_PREFIXES = ("x-", "openai-", "anthropic-")
 
 
 @attrs.frozen
@@ -158,9 +154,10 @@ def _header(condition: Condition, at: Path) -> Test:
     if not name:
         raise OptionError((*at, "header"),
                           "a header rule needs the header to look at (header: X-Team)")
-    if not (name.startswith(_VISIBLE_HEADER_PREFIXES) or name == "user-agent"):
+    if not routable_header(name):
         raise OptionError((*at, "header"), f"routing cannot see header {condition.header!r}: "
-                          "rules see X-*, OpenAI-*, Anthropic-* and User-Agent headers")
+                          "rules see X-*, OpenAI-*, Anthropic-* and User-Agent headers, "
+                          "never a credential")
     value = condition.value
 
     def test(ctx: RequestContext, prompt: PromptText) -> bool:
