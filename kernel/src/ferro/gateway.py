@@ -25,6 +25,7 @@ from ferro.config import (
     OptionError,
     ProviderSettings,
     RetryConfig,
+    TargetConfig,
     TimeoutConfig,
     build_options,
 )
@@ -90,10 +91,9 @@ class Gateway:
                          session: aiohttp.ClientSession | None) -> None:
         config = self.config
         wanted: dict[str, ProviderSettings] = dict(config.providers)
-        for i, target in enumerate(config.targets):
+        for where, target in self._target_configs():
             if target.virtual_key not in wanted:
-                self.registry.lookup("providers", target.virtual_key,
-                                     config.source.locate(("targets", i, "virtual_key")))
+                self.registry.lookup("providers", target.virtual_key, config.source.locate(where))
                 wanted[target.virtual_key] = ProviderSettings(type=target.virtual_key)
         if not wanted:  # no config at all: every provider the environment configures
             for type_name, cls in self.registry.providers.items():
@@ -131,7 +131,7 @@ class Gateway:
                     for name, p in self.providers.items()]
         first_retry = config.targets[0].retry or RetryConfig()
         targets = []
-        for tc in config.targets:
+        for _where, tc in self._target_configs():
             provider = self.providers.get(tc.virtual_key)
             if provider is None:
                 continue
@@ -155,6 +155,21 @@ class Gateway:
             raise ConfigError(f"{config.source.locate(('targets',))}: no target can be served: "
                               f"no API key is set for {missing}")
         return targets
+
+    def _target_configs(self) -> list[tuple[tuple[Any, ...], TargetConfig]]:
+        """The configured targets (each with its config path), then, as in the Go version,
+        any provider a ``strategy.conditions`` rule names that ``targets`` does not list."""
+        config = self.config
+        listed = [(("targets", i, "virtual_key"), tc) for i, tc in enumerate(config.targets)]
+        if not listed:
+            return listed
+        names = {tc.virtual_key for tc in config.targets}
+        for i, rule in enumerate(config.strategy.conditions):
+            if rule.target_key and rule.target_key not in names:
+                names.add(rule.target_key)
+                listed.append((("strategy", "conditions", i, "target_key"),
+                               TargetConfig(virtual_key=rule.target_key)))
+        return listed
 
     def _build_strategy(self) -> Strategy:
         config = self.config

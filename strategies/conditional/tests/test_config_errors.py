@@ -51,8 +51,8 @@ def refusal(build, text: str) -> str:
                  "gw.yaml:10: strategy.conditions[0].value: a prompt_contains rule needs a value",
                  id="no value"),
     pytest.param("  conditions:\n    - {key: model, value: gpt-4o, target_key: c}\n",
-                 "gw.yaml:10: strategy.conditions[0].target_key: 'c' names no target (the "
-                 "targets are: a, b)", id="unknown target"),
+                 "gw.yaml:10: strategy.conditions[0].target_key: unknown provider 'c'",
+                 id="unknown target"),
     pytest.param("  conditions:\n    - {key: model, value: gpt-4o}\n",
                  "gw.yaml:10: strategy.conditions[0].target_key: name the target to route to "
                  "(one of: a, b)", id="no target"),
@@ -110,3 +110,13 @@ def test_empty_values_of_user_and_header_rules_are_accepted(build):
         "    - {key: user, value: '', target_key: b}\n"
         "  options: {default: b, fallback: true}\n")
     assert isinstance(build(text), web.Application)
+
+
+def test_a_rule_may_name_a_provider_that_targets_do_not_list(build):
+    """As in the Go version: the provider a rule names joins the targets, after them."""
+    app = build(HEAD.replace("  b: {type: stub}\n", "  b: {type: stub}\n  c: {type: stub}\n")
+                + "  conditions:\n    - {key: model, value: gpt-4o, target_key: c}\n")
+    from ferro.app import PIPELINE
+
+    targets = app[PIPELINE].gateway.targets
+    assert [t.name for t in targets] == ["a", "b", "c"]
