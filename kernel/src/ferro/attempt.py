@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, NoReturn, cast
 
 import aiohttp
@@ -37,7 +37,7 @@ from ferro.errors import (
 )
 from ferro.operations import Answer, ChatChunk, RawFrames
 from ferro.provider import CALL, CallScope
-from ferro.resilience import CircuitBreaker, backoff_delay, retry_after_seconds
+from ferro.resilience import CircuitBreaker, backoff_delay, retry_after_seconds, within
 from ferro.types import Attempt, RequestContext, Target
 
 __all__ = ["ChunkStream", "attempt_for"]
@@ -60,15 +60,15 @@ class ChunkStream:
     first: Piece
     rest: AsyncGenerator[Piece, None] | None = None
     deadline: float | None = None
-    #: The error for a stream still running at its deadline.
-    overtime: GatewayError | None = None
+    #: The limits that set ``deadline``.
+    limits: _Limits | None = None
 
     def error_from(self, exc: BaseException) -> GatewayError:
         """The GatewayError for what interrupted reading the stream."""
         if isinstance(exc, GatewayError):
             return exc
-        if isinstance(exc, TimeoutError) and self.overtime is not None:
-            return self.overtime
+        if isinstance(exc, TimeoutError) and self.limits is not None and self.target is not None:
+            return self.limits.error(self.target, "end of the stream")
         return transport_error(self.target.name if self.target else "upstream", exc)
 
     async def close(self, error: BaseException | None) -> None:
@@ -133,6 +133,17 @@ class _Limits:
     deadline_bound: bool
     first_byte: float | None
 
+    def first_chunk(self, target: Target) -> tuple[float | None,
+                                                   Callable[[], UpstreamTimeoutError]]:
+        """The limit on a stream's first chunk (its first-byte limit, or its total one when
+        that is shorter), and the error for running out of it."""
+        first_byte = self.first_byte
+        if self.total is not None and (first_byte is None or self.total <= first_byte):
+            return self.total, lambda: self.error(target, "first chunk")
+        return first_byte, lambda: UpstreamTimeoutError(
+            f"{target.name}: no first chunk within the target's first-byte timeout of "
+            f"{first_byte:g}s", provider=target.name)
+
     def error(self, target: Target, what: str = "answer") -> UpstreamTimeoutError:
         if self.deadline_bound:
             return UpstreamTimeoutError(
@@ -172,16 +183,8 @@ async def _call(ctx: RequestContext, target: Target) -> Answer:
     limits = _limits(ctx, target)
     scope = _scope(target)
     token = CALL.set(scope)
-    timer = None
     try:
-        if limits.total is None:
-            answer = await method(ctx.request)
-        else:
-            async with asyncio.timeout(limits.total) as timer:
-                answer = await method(ctx.request)
-    except TimeoutError as exc:
-        expired = timer is not None and timer.expired()
-        _raise_failed(target, limits.error(target) if expired else exc)
+        answer = await within(limits.total, method(ctx.request), lambda: limits.error(target))
     except BaseException as exc:
         _raise_failed(target, exc)
     finally:
@@ -197,40 +200,23 @@ async def _open_stream(ctx: RequestContext, target: Target) -> ChunkStream:
     limits = _limits(ctx, target)
     scope = _scope(target)
     token = CALL.set(scope)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    first_limit, first_is_total = limits.first_byte, False
-    if limits.total is not None and (first_limit is None or limits.total <= first_limit):
-        first_limit, first_is_total = limits.total, True
-    timer = None
+    started = asyncio.get_running_loop().time()
+    first_limit, first_expired = limits.first_chunk(target)
     try:
         agen = cast(AsyncGenerator[Piece, None], method(ctx.request).__aiter__())
-        if first_limit is None:
-            first = await agen.__anext__()
-        else:
-            async with asyncio.timeout(first_limit) as timer:
-                first = await agen.__anext__()
+        first = await within(first_limit, agen.__anext__(), first_expired)
     except StopAsyncIteration:
         exc = UpstreamError(f"{target.name} sent an empty stream", provider=target.name,
                             code="stream_truncated", retryable=True)
         _raise_failed(target, exc)
-    except TimeoutError as exc:
-        if timer is None or not timer.expired():
-            _raise_failed(target, exc)
-        _raise_failed(target, limits.error(target, "first chunk") if first_is_total else
-                      UpstreamTimeoutError(f"{target.name}: no first chunk within the "
-                                           f"target's first-byte timeout of {first_limit:g}s",
-                                           provider=target.name))
     except BaseException as exc:
         _raise_failed(target, exc)
     finally:
         CALL.reset(token)
     ctx.upstream_headers = scope.headers
-    stream = ChunkStream(target, first, agen)
-    if limits.total is not None:
-        stream.deadline = started + limits.total
-        stream.overtime = limits.error(target, "end of the stream")
-    return stream
+    if limits.total is None:
+        return ChunkStream(target, first, agen)
+    return ChunkStream(target, first, agen, started + limits.total, limits)
 
 
 def _raise_failed(target: Target, exc: BaseException) -> NoReturn:

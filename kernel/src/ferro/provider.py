@@ -31,6 +31,7 @@ from ferro.operations import (
     CompletionsResponse,
     RawFrames,
 )
+from ferro.resilience import within
 from ferro.sse import iter_lines, iter_sse
 from ferro.types import ModelInfo
 
@@ -291,9 +292,9 @@ class BaseProvider:
         data = orjson.dumps(body) if body is not None else None
         timeout, first_byte = self.call_timeouts(False)
         try:
-            resp = await self._headers_of(self.session.request(  # type: ignore[union-attr]
+            resp = await within(first_byte, self.session.request(  # type: ignore[union-attr]
                 method, url, data=data, headers=headers, params=params, timeout=timeout),
-                first_byte)
+                lambda: self.no_response(first_byte))
             async with resp:
                 raw = await resp.read()
                 if resp.status >= 400:
@@ -305,18 +306,10 @@ class BaseProvider:
             raise self.transport_error(exc) from exc
         return raw
 
-    async def _headers_of(self, pending: Any, limit: float | None) -> aiohttp.ClientResponse:
-        """Await a request's response headers, within ``limit`` seconds when given."""
-        if limit is None:
-            return await pending
-        try:
-            async with asyncio.timeout(limit) as timer:
-                return await pending
-        except TimeoutError:
-            if timer.expired():
-                raise UpstreamTimeoutError(
-                    f"{self.name}: no response within {limit:g}s", provider=self.name) from None
-            raise
+    def no_response(self, limit: float) -> UpstreamTimeoutError:
+        """The error for response headers that did not come within ``limit`` seconds."""
+        return UpstreamTimeoutError(f"{self.name}: no response within {limit:g}s",
+                                    provider=self.name)
 
     @contextlib.asynccontextmanager
     async def open_stream(
@@ -338,9 +331,9 @@ class BaseProvider:
         limit = self.settings.timeout or None
         timeout, first_byte = self.call_timeouts(True)
         try:
-            resp = await self._headers_of(self.session.post(  # type: ignore[union-attr]
+            resp = await within(first_byte, self.session.post(  # type: ignore[union-attr]
                 url, data=orjson.dumps(body), headers=headers, params=params, timeout=timeout),
-                first_byte)
+                lambda: self.no_response(first_byte))
         except GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from enum import IntEnum
+from typing import TypeVar
 
 from ferro.config import BreakerConfig, RetryConfig
 
-__all__ = ["BreakerState", "CircuitBreaker", "backoff_delay", "retry_after_seconds"]
+__all__ = ["BreakerState", "CircuitBreaker", "backoff_delay", "retry_after_seconds", "within"]
+
+T = TypeVar("T")
 
 
 class BreakerState(IntEnum):
@@ -113,3 +117,18 @@ def retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+async def within(limit: float | None, awaitable: Awaitable[T],
+                 expired: Callable[[], BaseException]) -> T:
+    """Await ``awaitable`` for at most ``limit`` seconds (None: no limit); when this limit
+    runs out, raise ``expired()`` instead (a TimeoutError from inside passes as it is)."""
+    if limit is None:
+        return await awaitable
+    try:
+        async with asyncio.timeout(limit) as timer:
+            return await awaitable
+    except TimeoutError:
+        if timer.expired():
+            raise expired() from None
+        raise
