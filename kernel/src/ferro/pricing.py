@@ -107,16 +107,20 @@ class Pricing:
         """The price of ``model`` as served by the first of ``providers`` (instance name,
         then type) that has its own entry, else the model's general entry; a dated
         snapshot falls back to its family's."""
+        price = self._entry(model, providers)
+        if price is None:
+            family = _SNAPSHOT.sub("", model)
+            if family != model:
+                price = self._entry(family, providers)
+        return price
+
+    def _entry(self, model: str, providers: tuple[str, ...]) -> Price | None:
         table = self._table
-        for name in (model, _SNAPSHOT.sub("", model)):
-            for provider in providers:
-                price = table.get(f"{provider}/{name}")
-                if price is not None:
-                    return price
-            price = table.get(name)
+        for provider in providers:
+            price = table.get(f"{provider}/{model}")
             if price is not None:
                 return price
-        return None
+        return table.get(model)
 
 
 @functools.cache

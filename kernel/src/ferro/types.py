@@ -249,16 +249,16 @@ class RequestContext:
         usage = usage or Usage()
         target = self.target
         model = self.request.body.get("model", "")
-        cost = None
-        if target is not None and not self.metadata.get("cache"):
+        cost: float | None = None
+        if self.metadata.get("cache"):
+            cost = 0.0  # answered from the cache: no upstream was paid
+        elif target is not None:
             price = target.price(model)
             cost = None if price is None else price.cost(self.request.operation.name, usage)
-        elif self.metadata.get("cache"):
-            cost = 0.0  # answered from the cache: no upstream was paid
         return Exchange(
             request_id=self.request_id,
             operation=self.request.operation.name,
-            model=self.request.body.get("model", ""),
+            model=model,
             provider=self.provider or getattr(error, "provider", "") or "",
             stream=self.request.stream,
             status=status,
