@@ -57,7 +57,7 @@ from ferro.plugins import make_plugin_manager
 from ferro.pricing import TIERS, Price, Pricing
 from ferro.provider import BaseProvider, NoOptions
 from ferro.resilience import BreakerState
-from ferro.routing import no_target, try_in_order
+from ferro.routing import no_target, target_named, try_in_order
 from ferro.sse import iter_sse
 from ferro.types import (
     Attempt,
@@ -96,6 +96,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "TIERS",
     # routing
     "no_target",
+    "target_named",
     "try_in_order",
     # operations and their values
     "CHAT",

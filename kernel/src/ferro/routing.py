@@ -9,13 +9,14 @@ last failure when every candidate failed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ferro.config import OptionError
 from ferro.errors import GatewayError, ModelNotFoundError, can_fall_back
 from ferro.types import Attempt, RequestContext, Target
 
-__all__ = ["no_target", "try_in_order"]
+__all__ = ["no_target", "target_named", "try_in_order"]
 
 log = logging.getLogger("ferro.routing")
 
@@ -45,3 +46,15 @@ def no_target(ctx: RequestContext) -> ModelNotFoundError:
     """The error for a request no target serves."""
     return ModelNotFoundError(
         f"no target serves {ctx.operation.name} for model {ctx.model}", param="model")
+
+
+def target_named(name: str, targets: Sequence[Target], at: tuple[Any, ...]) -> Target:
+    """The target called ``name`` (its ``virtual_key``), for a strategy's own config (a rule,
+    an arm, a default), or an :class:`~ferro.OptionError` at config path ``at``."""
+    for target in targets:
+        if target.name == name:
+            return target
+    names = ", ".join(t.name for t in targets)
+    if not name:
+        raise OptionError(at, f"name the target to route to (one of: {names})")
+    raise OptionError(at, f"{name!r} names no target (the targets are: {names})")

@@ -49,8 +49,8 @@ def test_a_valid_experiment_builds_with_its_options(ferro_app, stub_plugins):
      "gw.yaml:10: strategy.options.arms: the arms' percents must add up to 100 "
      "(they add up to 90)"),
     (TWO_ARMS.replace("target: b", "target: c"),
-     "gw.yaml:12: strategy.options.arms[1].target: arm 'B': 'c' is not a target "
-     "(the targets are a, b)"),
+     "gw.yaml:12: strategy.options.arms[1].target: 'c' names no target "
+     "(the targets are: a, b)"),
     (TWO_ARMS.replace(", target: b", ""),
      "gw.yaml:12: strategy.options.arms[1]: arm 'B' needs a target, a model, or both"),
     ("    sticky: session\n" + TWO_ARMS,

@@ -8,10 +8,10 @@ The kernel structures them into :class:`Options` (and locates a wrong type in th
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Sequence
 
 import attrs
-from ferro import OptionError
+from ferro import OptionError, Target, target_named
 
 __all__ = ["STICKY", "Arm", "Options"]
 
@@ -43,9 +43,8 @@ class Options:
     #: Whether an arm's requests may go to other targets when its own target fails.
     fallback: bool = False
 
-    def check(self, targets: Collection[str]) -> None:
-        """Raise an :class:`OptionError` for the first rule these options break
-        (``targets``: the names of the configured targets)."""
+    def check(self, targets: Sequence[Target]) -> None:
+        """Raise an :class:`OptionError` for the first rule these options break."""
         if self.sticky not in STICKY:
             raise OptionError((*_AT, "sticky"), f"must be one of {', '.join(STICKY)} "
                               f"(got {self.sticky!r})")
@@ -63,15 +62,14 @@ class Options:
 
 
 def _check_arm(arm: Arm, at: tuple[object, ...], seen: set[str],
-               targets: Collection[str]) -> None:
+               targets: Sequence[Target]) -> None:
     if not arm.name.strip():
         raise OptionError((*at, "name"), "an arm needs a name")
     if arm.name in seen:
         raise OptionError((*at, "name"), f"arm name {arm.name!r} is used twice")
     if arm.percent < 0:
         raise OptionError((*at, "percent"), f"must not be negative (got {arm.percent:g})")
-    if arm.target is not None and arm.target not in targets:
-        raise OptionError((*at, "target"), f"arm {arm.name!r}: {arm.target!r} is not a "
-                          f"target (the targets are {', '.join(targets)})")
+    if arm.target is not None:
+        target_named(arm.target, targets, (*at, "target"))
     if not arm.target and not arm.model:
         raise OptionError(at, f"arm {arm.name!r} needs a target, a model, or both")

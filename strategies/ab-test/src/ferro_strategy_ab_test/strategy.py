@@ -22,7 +22,7 @@ class ABTestStrategy:
 
     def __init__(self, config: StrategyConfig, targets: list[Target]) -> None:
         options: Options = config.options
-        options.check([t.name for t in targets])
+        options.check(targets)
         self.targets = targets
         self.experiment = options.experiment
         self.fallback = options.fallback

@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from ferro import Condition, OptionError, RequestContext, Target, routable_header
+from ferro import Condition, OptionError, RequestContext, Target, routable_header, target_named
 
 from ferro_strategy_conditional.prompt import PromptText
 
-__all__ = ["PROMPT_KEYS", "RULE_KEYS", "Rule", "compile_rules", "target_named"]
+__all__ = ["PROMPT_KEYS", "RULE_KEYS", "Rule", "compile_rules"]
 
 #: Whether a request meets a rule. The prompt text is read only if the rule asks for it.
 Test = Callable[[RequestContext, PromptText], bool]
@@ -49,17 +49,6 @@ def compile_rules(conditions: Sequence[Condition], targets: Sequence[Target]) ->
                           "conditional mode needs at least one condition "
                           "({key, value, target_key})")
     return [_compile(i, condition, targets) for i, condition in enumerate(conditions)]
-
-
-def target_named(name: str, targets: Sequence[Target], at: Path) -> Target:
-    """The target called ``name`` (a ``virtual_key``), or an OptionError at ``at``."""
-    for target in targets:
-        if target.name == name:
-            return target
-    names = ", ".join(t.name for t in targets)
-    if not name:
-        raise OptionError(at, f"name the target to route to (one of: {names})")
-    raise OptionError(at, f"{name!r} names no target (the targets are: {names})")
 
 
 def _compile(index: int, condition: Condition, targets: Sequence[Target]) -> Rule:

@@ -12,10 +12,18 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import attrs
-from ferro import Attempt, RequestContext, StrategyConfig, Target, no_target, try_in_order
+from ferro import (
+    Attempt,
+    RequestContext,
+    StrategyConfig,
+    Target,
+    no_target,
+    target_named,
+    try_in_order,
+)
 
 from ferro_strategy_conditional.prompt import PromptText
-from ferro_strategy_conditional.rules import compile_rules, target_named
+from ferro_strategy_conditional.rules import compile_rules
 
 __all__ = ["ConditionalOptions", "ConditionalStrategy"]
 
