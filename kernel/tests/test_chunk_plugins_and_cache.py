@@ -4,7 +4,7 @@ both sides of the call, for streams too."""
 import attrs
 import orjson
 import pytest
-from ferro import BaseProvider, Provider, RejectedError, hookimpl
+from ferro import BaseProvider, Provider, RejectedError, ResponseCache, hookimpl
 from ferro.app import PIPELINE
 from ferro.testing import StubProvider, sse_body, stub_config
 
@@ -36,27 +36,23 @@ class Masker:
         return chunk
 
 
-class MemoryCache:
-    """A dict keyed by the request body; counts its hits and stores."""
+class DictCache(ResponseCache):
+    """A dict, on the kernel's cache base; keeps what it stores."""
 
     instances = []
 
     def __init__(self, options, ttl):
-        self.ttl = ttl
+        super().__init__(options, ttl)
         self.data = {}
         self.stored = []
-        MemoryCache.instances.append(self)
+        DictCache.instances.append(self)
 
-    def key(self, ctx):
-        body = {k: v for k, v in ctx.request.body.items() if k not in ("stream", "stream_options")}
-        return ctx.operation.name, orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    async def get(self, key):
+        return self.data.get(key)
 
-    async def get(self, ctx):
-        return self.data.get(self.key(ctx))
-
-    async def put(self, ctx, answer):
-        self.stored.append(answer)
-        self.data[self.key(ctx)] = answer
+    async def store(self, key, entry):
+        self.stored.append(entry.answer())
+        self.data[key] = entry
 
 
 class Plugins:
@@ -66,7 +62,7 @@ class Plugins:
 
     @hookimpl
     def register_caches(self, register):
-        register("memory", MemoryCache)
+        register("dict", DictCache)
 
 
 @pytest.fixture
@@ -128,12 +124,12 @@ async def test_chunk_plugins_see_raw_relayed_frames_parsed(ferro_client, fake_up
 
 async def test_the_cache_answers_json_and_streams_and_stores_assembled_streams(ferro_client,
                                                                                pm):
-    MemoryCache.instances.clear()
+    DictCache.instances.clear()
     cfg = stub_config("a", reply="cached words")
-    cfg["cache"] = {"backend": "memory", "ttl": "90s"}
+    cfg["cache"] = {"backend": "dict", "ttl": "90s"}
     client = await ferro_client(cfg, pm=pm)
     provider = client.app[PIPELINE].gateway.providers["a"]
-    cache = MemoryCache.instances[-1]
+    cache = DictCache.instances[-1]
     assert cache.ttl == 90
     stream = await client.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert stream_text(await stream.text()) == "cached words "

@@ -5,6 +5,7 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 """
 
 from ferro import embeddings, json_tool, wire
+from ferro.caching import CacheEntry, CacheOptions, ResponseCache
 from ferro.config import (
     Condition,
     Config,
@@ -94,6 +95,10 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "Price",
     "Pricing",
     "TIERS",
+    # caching
+    "CacheEntry",
+    "CacheOptions",
+    "ResponseCache",
     # routing
     "no_target",
     "target_named",

@@ -21,7 +21,9 @@ import orjson
 
 from ferro.config import (
     STAGES,
+    CacheConfig,
     Config,
+    Duration,
     OptionError,
     ProviderSettings,
     RetryConfig,
@@ -47,6 +49,9 @@ from ferro.types import Cache, Identity, Provider, RequestContext, Strategy, Tar
 __all__ = ["Gateway"]
 
 log = logging.getLogger("ferro.gateway")
+
+#: The older gateway's cache, configured as a plugin: read as the ``cache`` section.
+LEGACY_CACHE_PLUGIN = "response-cache"
 
 #: How many (operation, model) answers of the route check are remembered.
 _ELIGIBLE_CACHE = 1024
@@ -75,7 +80,7 @@ class Gateway:
         self.on_chunk: list[ChunkStep] = []
         self.on_error: list[PluginStep] = []
         self._build_plugins()
-        self.cache: Cache | None = self._build_cache()
+        self.cache: Cache | None = self._build_cache(previous)
         self._keys = {hashlib.sha256(k.encode()).digest(): i
                       for i, k in enumerate(config.server.api_keys) if k}
         self.cors = frozenset(config.server.cors_origins)
@@ -84,6 +89,7 @@ class Gateway:
         self._retired = False
         self._closing: asyncio.Future[None] | None = None
         self._closed = False
+        self._cache_handed_on = False  # a newer config serves with this one's cache
 
     # --- building ---------------------------------------------------------------------------
 
@@ -191,7 +197,7 @@ class Gateway:
         chains = {"before_request": self.before, "after_request": self.after,
                   "on_error": self.on_error}
         for i, entry in enumerate(self.config.plugins):
-            if not entry.enabled:
+            if not entry.enabled or entry.name == LEGACY_CACHE_PLUGIN:  # that is the cache
                 continue
             where = ("plugins", i)
             cls = self.registry.lookup("plugins", entry.name,
@@ -220,13 +226,36 @@ class Gateway:
             if on_chunk is not None:
                 self.on_chunk.append((entry.name, on_chunk))
 
-    def _build_cache(self) -> Cache | None:
-        spec = self.config.cache
+    def _build_cache(self, previous: Gateway | None) -> Cache | None:
+        """The configured cache; the previous config's own (with its entries) when the
+        cache section did not change."""
+        spec, where = self.cache_spec()
         if not spec.backend:
             return None
+        if previous is not None and previous.cache is not None and \
+                previous.cache_spec()[0] == spec:
+            previous._cache_handed_on = True
+            return previous.cache
         source = self.config.source
-        cls = self.registry.lookup("caches", spec.backend, source.locate(("cache", "backend")))
-        return cls(build_options(cls, spec.options, source, ("cache", "options")), spec.ttl)
+        cls = self.registry.lookup("caches", spec.backend, source.locate((*where, "backend")))
+        return cls(build_options(cls, spec.options, source, (*where, "options")), spec.ttl)
+
+    def cache_spec(self) -> tuple[CacheConfig, tuple[Any, ...]]:
+        """The cache section, and where it is: ``cache``, or else an enabled ``plugins[]``
+        entry named ``response-cache`` (the older gateway's cache: ``max_age`` seconds and
+        ``max_entries``), which means the memory backend."""
+        config = self.config
+        if config.cache.backend:
+            return config.cache, ("cache",)
+        for i, entry in enumerate(config.plugins):
+            if entry.name == LEGACY_CACHE_PLUGIN and entry.enabled:
+                options = dict(entry.config)
+                try:
+                    ttl = Duration.parse(options.pop("max_age", 300))
+                except (TypeError, ValueError) as exc:
+                    raise config.error(("plugins", i, "config", "max_age"), str(exc)) from None
+                return CacheConfig("memory", ttl, options), ("plugins", i, "config")
+        return config.cache, ("cache",)
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -259,6 +288,9 @@ class Gateway:
         self._closed = True
         for provider in self.providers.values():
             await provider.aclose()
+        close_cache = getattr(self.cache, "aclose", None)
+        if close_cache is not None and not self._cache_handed_on:
+            await close_cache()
 
     # --- the steps a request takes (called by the pipeline) ---------------------------------
 

@@ -40,12 +40,12 @@ from ferro.errors import GatewayError, InvalidRequestError, RequestTooLargeError
 from ferro.gateway import Gateway
 from ferro.operations import Answer, ChatChunk, Operation, OperationRequest, RawFrames, Usage
 from ferro.streaming import StreamAssembler, replay
-from ferro.types import Exchange, RequestContext
+from ferro.types import Cache, Exchange, RequestContext
 
 if TYPE_CHECKING:
     from ferro.events import Events
 
-__all__ = ["Codec", "Pipeline", "client_closed", "request_id", "routable_header"]
+__all__ = ["CACHE_HEADER", "Codec", "Pipeline", "client_closed", "request_id", "routable_header"]
 
 log = logging.getLogger("ferro.pipeline")
 
@@ -199,10 +199,12 @@ class Pipeline:
                    ctx: RequestContext, out: _Outcome, t0: float) -> web.StreamResponse:
         if gateway.before:
             await gateway.run_before(ctx)
+        key = None
+        if ctx.response is None and gateway.cache is not None:
+            key = await _cache_lookup(gateway.cache, http, ctx)
         answer = ctx.response
-        if answer is None and gateway.cache is not None:
-            answer = await _cache_get(gateway, ctx)
         fresh = answer is None
+        store_key = key if fresh else None
         if fresh:
             gateway.check_route(ctx)
             result = await gateway.strategy.route(ctx, attempt_for(ctx))
@@ -211,21 +213,20 @@ class Pipeline:
         else:
             result = answer
         if isinstance(result, ChunkStream):
-            return await self._relay(gateway, http, codec, ctx, result, out, t0, fresh)
+            return await self._relay(gateway, http, codec, ctx, result, out, t0, store_key)
         ctx.response = result
         if gateway.after:  # may refuse the answer (an output guardrail)
             await gateway.run_after(ctx)
-        if fresh and gateway.cache is not None:
-            await _cache_put(gateway, ctx, ctx.response)
+        if store_key is not None:
+            await _cache_put(gateway, store_key, ctx)
         resp = codec.answer(ctx.response, _routing_headers(ctx))
         out.ttfb = time.perf_counter() - t0
         return await _send(http, resp)
 
     async def _relay(self, gateway: Gateway, http: web.Request, codec: Codec,
                      ctx: RequestContext, stream: ChunkStream, out: _Outcome, t0: float,
-                     fresh: bool) -> web.StreamResponse:
-        store = fresh and gateway.cache is not None
-        assembler = StreamAssembler() if gateway.after or store else None
+                     store_key: str | None) -> web.StreamResponse:
+        assembler = StreamAssembler() if gateway.after or store_key is not None else None
         filtering = bool(gateway.on_chunk)
         encoder = codec.stream(ctx)
         encode = encoder.chunk
@@ -319,8 +320,8 @@ class Pipeline:
             except GatewayError as exc:
                 log.error("after_request on a sent stream %s failed: %s", ctx.request_id,
                           exc.message)
-            if store:
-                await _cache_put(gateway, ctx, ctx.response)
+            if store_key is not None:
+                await _cache_put(gateway, store_key, ctx)
         return resp
 
 
@@ -367,25 +368,68 @@ async def _send(http: web.Request, resp: web.Response) -> web.Response:
     return resp
 
 
-async def _cache_get(gateway: Gateway, ctx: RequestContext) -> Answer | None:
-    try:
-        answer = await gateway.cache.get(ctx)  # type: ignore[union-attr]
-    except Exception:  # a cache that fails is a miss, never a failed request
-        log.exception("cache lookup failed")
+#: The reply header that says whether the cache answered: HIT, MISS, or BYPASS (the
+#: request is not cacheable, or the client sent ``Cache-Control: no-store``).
+CACHE_HEADER = "X-Ferro-Cache"
+
+
+async def _cache_lookup(cache: Cache, http: web.Request, ctx: RequestContext) -> str | None:
+    """The request's cache key (None: the cache stays out of it), with ``ctx.response`` set
+    on a hit. ``Cache-Control: no-store`` keeps the cache out, ``no-cache`` skips the
+    lookup but stores the fresh answer, ``max-age=N`` refuses older entries."""
+    control = _CacheControl(http.headers.get("Cache-Control"))
+    key = None
+    if not control.no_store:
+        try:
+            key = cache.key(ctx)
+        except Exception:  # a cache that fails is a miss, never a failed request
+            log.exception("cache key failed")
+    if key is None:
+        ctx.reply_headers[CACHE_HEADER] = "BYPASS"
         return None
-    if answer is not None:
-        ctx.response = answer
-        ctx.metadata["cache"] = "hit"
-    return answer
+    entry = None
+    if not control.no_cache:
+        try:
+            entry = await cache.get(key)
+        except Exception:
+            log.exception("cache lookup failed")
+    age = entry.age() if entry is not None else 0.0
+    if entry is None or (control.max_age is not None and age > control.max_age):
+        ctx.reply_headers[CACHE_HEADER] = "MISS"
+        return key
+    ctx.reply_headers[CACHE_HEADER] = "HIT"
+    ctx.reply_headers["Age"] = str(int(age))
+    ctx.response = entry.answer()
+    ctx.metadata["cache"] = "hit"
+    return key
 
 
-async def _cache_put(gateway: Gateway, ctx: RequestContext, answer: Answer | None) -> None:
-    if answer is None:
+async def _cache_put(gateway: Gateway, key: str, ctx: RequestContext) -> None:
+    if ctx.response is None or gateway.cache is None:
         return
     try:
-        await gateway.cache.put(ctx, answer)  # type: ignore[union-attr]
+        await gateway.cache.put(key, ctx, ctx.response)
     except Exception:
         log.exception("cache store failed")
+
+
+class _CacheControl:
+    """The request directives of a ``Cache-Control`` header the cache honours."""
+
+    __slots__ = ("max_age", "no_cache", "no_store")
+
+    def __init__(self, value: str | None) -> None:
+        self.no_store = self.no_cache = False
+        self.max_age: float | None = None
+        for directive in (value or "").lower().split(","):
+            name, _, arg = directive.strip().partition("=")
+            if name == "no-store":
+                self.no_store = True
+            elif name == "no-cache":
+                self.no_cache = True
+            elif name == "max-age":
+                with contextlib.suppress(ValueError):
+                    self.max_age = max(0.0, float(arg.strip().strip('"')))
 
 
 _CREDENTIALS = frozenset({"x-api-key", "x-goog-api-key", "api-key"})

@@ -16,6 +16,7 @@ from ferro.operations import Answer, Operation, OperationRequest, Usage
 if TYPE_CHECKING:
     import aiohttp
 
+    from ferro.caching import CacheEntry
     from ferro.config import ConfigSource, ProviderSettings, StrategyConfig
     from ferro.errors import GatewayError
     from ferro.pricing import Price, Pricing
@@ -182,9 +183,10 @@ class RequestContext:
     calling a provider (a cache hit), or raise :class:`~ferro.errors.RejectedError`.
     ``after_request`` plugins see ``response`` (for a stream, the assembled answer);
     ``on_error`` plugins see ``error``. ``metadata`` is theirs to share, and reaches the
-    completed exchange. ``headers`` holds the request headers plugins and strategies may
-    route on (``X-*``, ``User-Agent``, ``OpenAI-*``, ``Anthropic-*``), lower-cased; never
-    ``Authorization`` or any other credential.
+    completed exchange; ``state`` holds their private per-request state, and does not.
+    ``headers`` holds the request headers plugins and strategies may route on (``X-*``,
+    ``User-Agent``, ``OpenAI-*``, ``Anthropic-*``), lower-cased; never ``Authorization`` or
+    any other credential.
     """
 
     request: OperationRequest
@@ -209,6 +211,9 @@ class RequestContext:
     deadline: float | None = None
     #: The target that answered, or failed last (None before any call).
     target: Target | None = None
+    #: Plugins' private per-request state (a guardrail's carry-over window between stream
+    #: chunks), keyed by whatever the plugin chooses; never reported.
+    state: dict[Any, Any] = attrs.Factory(dict)
     _eligible: tuple[list[Target], str, list[Target]] | None = attrs.field(
         default=None, init=False, repr=False)
 
@@ -315,14 +320,19 @@ class Plugin(Protocol):
 class Cache(Protocol):
     """A response-cache backend, registered by name through ``register_caches`` and chosen
     by the config's ``cache.backend``. Built once per config as ``cls(options, ttl)``
-    (``options`` typed by the class's attrs ``Options`` when it declares one). The pipeline
-    asks :meth:`get` after the before-request plugins and hands a fresh answer to
-    :meth:`put` (a streamed one once assembled); the backend decides what is cacheable and
-    keys the answer from the context (operation, model, body, caller)."""
+    (``options`` typed by the class's attrs ``Options`` when it declares one).
+    :class:`ferro.ResponseCache` implements the key and the policy; a backend built on it
+    implements ``get`` and ``store``.
 
-    async def get(self, ctx: RequestContext) -> Answer | None: ...
+    After the before-request plugins the pipeline asks :meth:`key` (None: not cacheable)
+    and, unless the client sent ``Cache-Control: no-cache``, :meth:`get`; a fresh answer
+    under a key goes to :meth:`put` (a streamed one once it has ended well)."""
 
-    async def put(self, ctx: RequestContext, answer: Answer) -> None: ...
+    def key(self, ctx: RequestContext) -> str | None: ...
+
+    async def get(self, key: str) -> CacheEntry | None: ...
+
+    async def put(self, key: str, ctx: RequestContext, answer: Answer) -> None: ...
 
 
 @attrs.define(slots=True, eq=False)
