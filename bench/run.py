@@ -284,16 +284,27 @@ def start_upstream(kind: str, procs: Procs, work: Path) -> tuple[str, subprocess
     return url, p, label
 
 
-def gateway_config(work: Path, upstream: str, custom: str | None) -> Path:
-    if custom:
-        return Path(custom).resolve()  # may use ${BENCH_UPSTREAM}
+#: The response cache each ``--cache`` choice serves with.
+CACHES = {
+    "memory": {"backend": "memory", "ttl": "1h"},
+    "redis": {"backend": "redis", "ttl": "1h",
+              "options": {"url": "redis://127.0.0.1:6379/0", "prefix": "ferro-bench:"}},
+}
+
+
+def gateway_config(work: Path, upstream: str, a: argparse.Namespace) -> Path:
+    if a.gateway_config:
+        return Path(a.gateway_config).resolve()  # may use ${BENCH_UPSTREAM}
     path = work / "gateway.json"
-    path.write_text(json.dumps({
+    config: dict[str, Any] = {
         "providers": {"openai": {"type": "openai", "api_key": "bench",
                                  "base_url": upstream + "/v1"}},
         "targets": [{"virtual_key": "openai"}],
         "strategy": {"mode": "single"},
-    }, indent=1))
+    }
+    if a.cache:
+        config["cache"] = CACHES[a.cache]
+    path.write_text(json.dumps(config, indent=1))
     return path
 
 
@@ -310,7 +321,7 @@ def start_proxy(target: str, procs: Procs, work: Path, upstream: str,
         launcher = ([sys.executable, str(HERE / "gateway_with_listener.py")]
                     if a.with_listener else [a.ferrogw])
         cmd = [*launcher, "serve", "--config",
-               str(gateway_config(work, upstream, a.gateway_config)),
+               str(gateway_config(work, upstream, a)),
                "--host", "127.0.0.1", "--port", str(port)]
         ready = "/health"
     p = procs.start(cmd, procs.proxy_cpu, logfile, env)
@@ -422,6 +433,8 @@ def report(result: dict[str, Any]) -> tuple[str, list[str]]:
         f"per mode; errors = socket / non-2xx / bad body",
         *(["gateway: with one exchange_completed listener reading status and usage"]
           if a.get("with_listener") else []),
+        *([f"gateway: {a['cache']} response cache on (all but a cell's first request are hits)"]
+          if a.get("cache") else []),
         "",
         "| target | mode | c | RPS | p50 ms | p90 ms | p99 ms | +p50 vs direct @c=1 ms "
         "| proxy CPU us/req | proxy util | proxy syscalls/req r/w | load util | other util "
@@ -536,6 +549,9 @@ def parse_args() -> argparse.Namespace:
                     "one; ${BENCH_UPSTREAM} expands to the fake upstream's /v1 URL")
     ap.add_argument("--ferrogw", default=str(Path(sys.executable).parent / "ferrogw"),
                     help="the gateway executable (default: next to this Python)")
+    ap.add_argument("--cache", choices=sorted(CACHES),
+                    help="serve the gateway with this response cache: a cell sends one "
+                         "request over and over, so all but the first are cache hits")
     ap.add_argument("--with-listener", action="store_true",
                     help="serve the gateway with one exchange_completed listener that reads "
                          "status and usage (bench/gateway_with_listener.py)")

@@ -115,6 +115,8 @@ def replay(answer: Answer) -> ChunkStream:
         chunks.append(ChatChunk({**base, "choices": [], "usage": body["usage"]}))
     if not chunks:
         chunks.append(ChatChunk({**base, "choices": []}))
+    for chunk in chunks[:-1]:  # all at hand: the relay sends them in one write
+        chunk.more = True
 
     async def rest() -> AsyncGenerator[ChatChunk, None]:
         for chunk in chunks[1:]:
