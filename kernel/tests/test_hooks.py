@@ -1,8 +1,10 @@
 """Every hook is documented in the README and exercised by a test."""
 
 import inspect
+import json
 from pathlib import Path
 
+import attrs
 import pytest
 from aiohttp import web
 from ferro import hookimpl, hookspecs, make_plugin_manager
@@ -14,9 +16,9 @@ HOOKS = sorted(name for name, fn in vars(hookspecs).items()
 
 
 def test_the_contract_has_the_documented_hooks():
-    assert HOOKS == ["configure_app", "exchange_completed", "register_caches",
-                     "register_commands", "register_plugins", "register_providers",
-                     "register_storage", "register_strategies"]
+    assert HOOKS == ["breaker_state_changed", "configure_app", "exchange_completed",
+                     "register_caches", "register_commands", "register_plugins",
+                     "register_providers", "register_storage", "register_strategies"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -141,3 +143,34 @@ def test_every_public_name_is_listed_for_plugin_authors():
     section = readme.split("### For plugin authors")[1].split("\n## ")[0]
     missing = [name for name in ferro.__all__ if f"`{name}`" not in section]
     assert not missing, f"README's plugin-author list lacks {missing}"
+
+
+async def test_breaker_changes_reach_their_listeners_and_survive_a_reload(ferro_client,
+                                                                         stub_plugins):
+    from ferro import BreakerState
+    from ferro.app import PIPELINE, reload
+    from ferro.config import parse_config
+    from ferro.testing import stub_config
+
+    changes = []
+
+    class Listener:
+        @hookimpl
+        def breaker_state_changed(self, provider, old, new):
+            changes.append((provider, old, new))
+
+    stub_plugins.register(Listener(), name="breaker-listener")
+    cfg = stub_config("a", fail_status=503)
+    cfg["targets"][0]["circuit_breaker"] = {"failure_threshold": 2, "timeout": "1h"}
+    client = await ferro_client(cfg, pm=stub_plugins)
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(3):
+        await client.post("/v1/chat/completions", json=chat)
+    assert changes == [("a", BreakerState.CLOSED, BreakerState.OPEN)]
+    reload(client.app, parse_config(json.dumps({**cfg, "aliases": {"x": "m"}}),
+                                    "c.json", env={}))
+    breaker = client.app[PIPELINE].gateway.targets[0].breaker
+    breaker.config = attrs.evolve(breaker.config, timeout=0)  # due for a trial call now
+    await client.post("/v1/chat/completions", json=chat)
+    assert changes[1:] == [("a", BreakerState.OPEN, BreakerState.HALF_OPEN),
+                           ("a", BreakerState.HALF_OPEN, BreakerState.OPEN)]

@@ -85,6 +85,7 @@ async def test_each_outcome_is_exactly_one_exchange(ferro_client, stub_plugins, 
     assert [outcome(e) for e in exchanges.seen] == [expected]
     ex = exchanges.seen[0]
     assert ex.request_id == resp.headers["X-Request-ID"]
+    assert ex.client_ip == "127.0.0.1"
     if expected[1] == 200:
         assert ex.provider == "a" and ex.targets == ["a"] and ex.attempts == 1
         assert ex.ttfb is not None and ex.usage.total_tokens > 0
@@ -121,6 +122,7 @@ async def test_unauthenticated_and_too_large_are_exchanges(ferro_client, stub_pl
     assert answered.identity.scopes == frozenset({"inference"})
     assert "sk-right" not in repr(answered), "no listener ever sees the raw key"
     assert exchanges.seen[2].identity == answered.identity
+    assert {e.client_ip for e in exchanges.seen} == {"127.0.0.1"}, "rejected ones too"
 
 
 @pytest.mark.parametrize("stream", [False, True])

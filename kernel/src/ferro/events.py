@@ -1,5 +1,6 @@
-"""The completed-exchange fan-out: ``exchange_completed`` listeners, resolved once, called
-after each reply is written; the awaitables they return run as bounded background tasks."""
+"""The event fan-out: ``exchange_completed`` listeners, resolved once, called after each
+reply is written (the awaitables they return run as bounded background tasks), and
+``breaker_state_changed``, called when a circuit breaker changes state."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ferro.plugins import FerroPluginManager
+from ferro.resilience import BreakerState
 from ferro.types import Exchange
 
 __all__ = ["Events"]
@@ -27,6 +29,17 @@ class Events:
         ]
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dropped = 0
+        hook = pm.hook.breaker_state_changed
+        self._breaker_hook = hook if hook.get_hookimpls() else None
+
+    def breaker_changed(self, provider: str, old: BreakerState, new: BreakerState) -> None:
+        """Tell the ``breaker_state_changed`` listeners (a failing one is logged)."""
+        if self._breaker_hook is None:
+            return
+        try:
+            self._breaker_hook(provider=provider, old=old, new=new)
+        except Exception:
+            log.exception("breaker_state_changed listener failed")
 
     def emit(self, exchange: Exchange) -> None:
         for listener in self.listeners:

@@ -10,6 +10,7 @@ they started with (see :class:`ferro.pipeline.Pipeline`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,7 +44,7 @@ from ferro.errors import (
 from ferro.operations import ChatChunk, OperationRequest
 from ferro.pricing import Pricing
 from ferro.registry import Registry
-from ferro.resilience import CircuitBreaker
+from ferro.resilience import BreakerState, CircuitBreaker
 from ferro.types import Cache, Identity, Provider, RequestContext, Strategy, Target
 
 __all__ = ["Gateway"]
@@ -263,6 +264,12 @@ class Gateway:
         """Give the providers of a gateway built before the app started its session."""
         for provider in self.providers.values():
             provider.session = session  # type: ignore[attr-defined]
+
+    def watch_breakers(self, changed: Callable[[str, BreakerState, BreakerState], None]) -> None:
+        """Have every target's breaker report its changes as ``changed(target, old, new)``."""
+        for target in self.targets:
+            if target.breaker is not None:
+                target.breaker.on_change = functools.partial(changed, target.name)
 
     def enter(self) -> None:
         self.in_flight += 1

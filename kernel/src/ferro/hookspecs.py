@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from ferro.config import Config
+    from ferro.resilience import BreakerState
     from ferro.types import Exchange
 
 hookspec = pluggy.HookspecMarker("ferro")
@@ -86,3 +87,10 @@ def exchange_completed(exchange: Exchange) -> Awaitable[Any] | None:
     cheap: count, or enqueue for a batch writer. A returned awaitable is run as a background
     task; the gateway bounds how many run at once and counts the ones it has to drop.
     """
+
+
+@hookspec
+def breaker_state_changed(provider: str, old: BreakerState, new: BreakerState) -> None:
+    """Target ``provider``'s circuit breaker went from ``old`` to ``new`` (closed -> open,
+    open -> half-open, half-open -> closed or open). Called where it happens, on the event
+    loop, in the middle of a request: keep it cheap (set a gauge, enqueue a webhook)."""

@@ -144,10 +144,12 @@ class Pipeline:
     def __init__(self, gateway: Gateway, events: Events) -> None:
         self.gateway = gateway
         self.events = events
+        gateway.watch_breakers(events.breaker_changed)
 
     def swap(self, gateway: Gateway) -> Gateway:
         """Serve new requests on ``gateway``; the old one finishes what it has in flight,
         then closes. Returns the old one."""
+        gateway.watch_breakers(self.events.breaker_changed)
         old, self.gateway = self.gateway, gateway
         old.retire()
         return old
@@ -168,7 +170,8 @@ class Pipeline:
             request = codec.parse(raw)
             gateway.resolve_model(request)
             ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers),
-                                 deadline=_deadline(http, gateway))
+                                 deadline=_deadline(http, gateway),
+                                 client_ip=http.remote or "")
             return await self._run(gateway, http, codec, ctx, out, t0)
         except GatewayError as exc:
             out.fail(exc)
@@ -478,4 +481,5 @@ def _rejected_exchange(http: web.Request, operation: Operation, identity: Any,
     """The exchange of a request refused before it was parsed (401, 413, 400)."""
     return Exchange(request_id=request_id(http), operation=operation.name, model="",
                     provider="", stream=False, status=out.status, started=started,
-                    duration=time.perf_counter() - t0, error=out.error, identity=identity)
+                    duration=time.perf_counter() - t0, error=out.error, identity=identity,
+                    client_ip=http.remote or "")

@@ -28,10 +28,11 @@ class BreakerState(IntEnum):
 class CircuitBreaker:
     """Closed -> open after ``failure_threshold`` consecutive failures; open -> half-open
     after ``timeout``; half-open lets ``half_open_max_requests`` trial calls through at once
-    and closes after ``success_threshold`` successes, or reopens on any failure."""
+    and closes after ``success_threshold`` successes, or reopens on any failure.
+    ``on_change(old, new)``, when set, hears of every change of state."""
 
     __slots__ = ("_clock", "_failures", "_in_flight", "_opened_at", "_state", "_successes",
-                 "config")
+                 "config", "on_change")
 
     def __init__(self, config: BreakerConfig,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -42,13 +43,14 @@ class CircuitBreaker:
         self._successes = 0
         self._opened_at = 0.0
         self._in_flight = 0
+        self.on_change: Callable[[BreakerState, BreakerState], None] | None = None
 
     @property
     def state(self) -> BreakerState:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.config.timeout:
-            self._state = BreakerState.HALF_OPEN
             self._successes = 0
             self._in_flight = 0
+            self._become(BreakerState.HALF_OPEN)
         return self._state
 
     def allow(self) -> bool:
@@ -67,8 +69,8 @@ class CircuitBreaker:
             self._in_flight = max(0, self._in_flight - 1)
             self._successes += 1
             if self._successes >= self.config.success_threshold:
-                self._state = BreakerState.CLOSED
                 self._failures = 0
+                self._become(BreakerState.CLOSED)
         else:
             self._failures = 0
 
@@ -86,10 +88,15 @@ class CircuitBreaker:
             self._in_flight = max(0, self._in_flight - 1)
 
     def _trip(self) -> None:
-        self._state = BreakerState.OPEN
         self._opened_at = self._clock()
         self._failures = 0
         self._in_flight = 0
+        self._become(BreakerState.OPEN)
+
+    def _become(self, state: BreakerState) -> None:
+        old, self._state = self._state, state
+        if self.on_change is not None and old is not state:
+            self.on_change(old, state)
 
 
 def backoff_delay(retry: int, policy: RetryConfig) -> float:

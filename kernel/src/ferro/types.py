@@ -211,6 +211,9 @@ class RequestContext:
     deadline: float | None = None
     #: The target that answered, or failed last (None before any call).
     target: Target | None = None
+    #: The address the request came from (the TCP peer; a rate limiter that trusts
+    #: proxies reads ``X-Forwarded-For`` from ``headers`` itself).
+    client_ip: str = ""
     #: Plugins' private per-request state (a guardrail's carry-over window between stream
     #: chunks), keyed by whatever the plugin chooses; never reported.
     state: dict[Any, Any] = attrs.Factory(dict)
@@ -276,6 +279,7 @@ class RequestContext:
             error=error,
             identity=self.identity,
             user=self.request.user,
+            client_ip=self.client_ip,
             targets=self.tried,
             attempts=self.attempts,
             metadata=self.metadata,
@@ -359,6 +363,7 @@ class Exchange:
     error: GatewayError | None = None
     identity: Identity | None = None
     user: str | None = None
+    client_ip: str = ""
     #: Targets tried, in order, and the number of provider calls made.
     targets: list[str] = attrs.Factory(list)
     attempts: int = 0
