@@ -1,5 +1,6 @@
 """Every hook is documented in the README and exercised by a test."""
 
+import asyncio
 import inspect
 import json
 from pathlib import Path
@@ -174,3 +175,35 @@ async def test_breaker_changes_reach_their_listeners_and_survive_a_reload(ferro_
     await client.post("/v1/chat/completions", json=chat)
     assert changes[1:] == [("a", BreakerState.OPEN, BreakerState.HALF_OPEN),
                            ("a", BreakerState.HALF_OPEN, BreakerState.OPEN)]
+
+
+async def test_a_listener_registered_in_configure_app_hears_that_apps_exchanges(ferro_client,
+                                                                               stub_plugins):
+    from ferro.testing import stub_config
+
+    heard = []
+
+    class PerApp:
+        def __init__(self, app):
+            self.app = app
+
+        @hookimpl
+        def exchange_completed(self, exchange):
+            heard.append((self.app, exchange.status))
+
+    class Installer:
+        @hookimpl
+        def configure_app(self, app):
+            app_pm.register(PerApp(app), name="per-app-listener")
+
+    app_pm = stub_plugins
+    stub_plugins.register(Installer(), name="installer")
+    client = await ferro_client(stub_config("a"), pm=stub_plugins)
+    resp = await client.post("/v1/chat/completions",
+                             json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    await resp.read()
+    for _ in range(50):
+        if heard:
+            break
+        await asyncio.sleep(0.01)
+    assert heard == [(client.app, 200)]

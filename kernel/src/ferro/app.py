@@ -71,6 +71,7 @@ def create_app(
     app.on_response_prepare.append(_response_headers)
     ours = {id(route) for route in app.router.routes()}
     pm.hook.configure_app(app=app, config=config)
+    app[PIPELINE].events.resolve(pm)  # listeners a plugin registered for this app count too
     for route in app.router.routes():  # routes plugins added answer in the schema too
         if id(route) not in ours and hasattr(route, "_handler"):
             route._handler = json_errors(route._handler)  # type: ignore[attr-defined]

@@ -23,12 +23,18 @@ MAX_BACKGROUND_TASKS = 1000
 
 class Events:
     def __init__(self, pm: FerroPluginManager) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.dropped = 0
+        self.resolve(pm)
+
+    def resolve(self, pm: FerroPluginManager) -> None:
+        """Resolve the listeners registered with ``pm``: once more after ``configure_app``,
+        so that a plugin may register a listener object of its own for one app there
+        (``pm.register(AppMetrics(registry))``)."""
         self.listeners: list[Callable[[Exchange], Any]] = [
             _bind(impl.function, impl.argnames)
             for impl in pm.hook.exchange_completed.get_hookimpls()
         ]
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.dropped = 0
         hook = pm.hook.breaker_state_changed
         self._breaker_hook = hook if hook.get_hookimpls() else None
 
