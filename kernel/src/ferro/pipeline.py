@@ -388,7 +388,7 @@ async def _cache_lookup(cache: Cache, http: web.Request, ctx: RequestContext) ->
         except Exception:  # a cache that fails is a miss, never a failed request
             log.exception("cache key failed")
     if key is None:
-        ctx.reply_headers[CACHE_HEADER] = "BYPASS"
+        _cache_verdict(ctx, "BYPASS")
         return None
     entry = None
     if not control.no_cache:
@@ -398,13 +398,19 @@ async def _cache_lookup(cache: Cache, http: web.Request, ctx: RequestContext) ->
             log.exception("cache lookup failed")
     age = entry.age() if entry is not None else 0.0
     if entry is None or (control.max_age is not None and age > control.max_age):
-        ctx.reply_headers[CACHE_HEADER] = "MISS"
+        _cache_verdict(ctx, "MISS")
         return key
-    ctx.reply_headers[CACHE_HEADER] = "HIT"
+    _cache_verdict(ctx, "HIT")
     ctx.reply_headers["Age"] = str(int(age))
     ctx.response = entry.answer()
-    ctx.metadata["cache"] = "hit"
     return key
+
+
+def _cache_verdict(ctx: RequestContext, verdict: str) -> None:
+    """Say it in the reply (``X-Ferro-Cache``) and in the exchange (``metadata.cache``:
+    ``hit``, ``miss`` or ``bypass``)."""
+    ctx.reply_headers[CACHE_HEADER] = verdict
+    ctx.metadata["cache"] = verdict.lower()
 
 
 async def _cache_put(gateway: Gateway, key: str, ctx: RequestContext) -> None:

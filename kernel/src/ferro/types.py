@@ -258,7 +258,7 @@ class RequestContext:
         target = self.target
         model = self.request.body.get("model", "")
         cost: float | None = None
-        if self.metadata.get("cache"):
+        if self.metadata.get("cache") == "hit":
             cost = 0.0  # answered from the cache: no upstream was paid
         elif target is not None:
             price = target.price(model)

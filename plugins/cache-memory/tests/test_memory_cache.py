@@ -120,8 +120,9 @@ async def test_a_hit_costs_nothing_and_says_so_in_the_exchange(ferro_client, stu
     client, _ = await start(ferro_client, stub_plugins, cached())
     await client.post("/v1/chat/completions", json=CHAT)
     await client.post("/v1/chat/completions", json=CHAT)
-    assert [e.metadata.get("cache") for e in seen] == [None, "hit"]
+    assert [e.metadata.get("cache") for e in seen] == ["miss", "hit"]
     assert seen[1].cost == 0.0 and seen[1].status == 200
+    assert seen[0].cost is None, "a miss is priced as any answer (the stub has no price)"
 
 
 async def test_a_cut_stream_is_never_stored(ferro_client, stub_plugins):
