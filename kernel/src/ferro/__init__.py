@@ -63,6 +63,7 @@ from ferro.sse import iter_sse
 from ferro.types import (
     Attempt,
     Cache,
+    Call,
     Exchange,
     Identity,
     ModelInfo,
@@ -85,6 +86,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "Provider",
     "Strategy",
     # what the pipeline hands plugins
+    "Call",
     "Exchange",
     "Identity",
     "ModelInfo",

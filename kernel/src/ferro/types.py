@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Attempt",
     "Cache",
+    "Call",
     "Exchange",
     "Identity",
     "ModelInfo",
@@ -200,6 +201,8 @@ class RequestContext:
     #: Names of the targets tried, in order, and how many calls were made in all.
     tried: list[str] = attrs.Factory(list)
     attempts: int = 0
+    #: Each upstream call, as the exchange reports it.
+    calls: list[Call] = attrs.Factory(list)
     #: The target that answered (or failed last).
     provider: str = ""
     #: Upstream response headers to relay to the client (rate limits, its request id).
@@ -282,6 +285,7 @@ class RequestContext:
             client_ip=self.client_ip,
             targets=self.tried,
             attempts=self.attempts,
+            calls=self.calls,
             metadata=self.metadata,
         )
 
@@ -339,6 +343,21 @@ class Cache(Protocol):
     async def put(self, key: str, ctx: RequestContext, answer: Answer) -> None: ...
 
 
+@attrs.define(slots=True)
+class Call:
+    """One upstream call an exchange made (a try of a target; one refused by its open
+    circuit too, with no time spent)."""
+
+    target: str
+    #: Seconds from the request's arrival to the call, and from the call to its answer (for
+    #: a stream: to its first chunk).
+    start: float
+    duration: float
+    #: 200, or the failure's status and code.
+    status: int = 200
+    error: str | None = None
+
+
 @attrs.define(slots=True, eq=False)
 class Exchange:
     """A finished request, whatever happened to it, handed to ``exchange_completed``
@@ -367,11 +386,27 @@ class Exchange:
     #: Targets tried, in order, and the number of provider calls made.
     targets: list[str] = attrs.Factory(list)
     attempts: int = 0
+    #: Each upstream call, in order.
+    calls: list[Call] = attrs.Factory(list)
     metadata: dict[str, Any] = attrs.Factory(dict)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def upstream_time(self) -> float:
+        """Seconds spent waiting on upstream calls, until the answer (a stream's: its first
+        chunk)."""
+        return sum(call.duration for call in self.calls)
+
+    @property
+    def overhead(self) -> float | None:
+        """What the gateway added before the answer's first byte, upstream waits aside
+        (backoff between retries included); None for a request that got no answer."""
+        if self.ttfb is None:
+            return None
+        return max(0.0, self.ttfb - self.upstream_time)
 
     @property
     def key_id(self) -> str | None:
