@@ -80,8 +80,21 @@ class Recorder:
             async def after_request(self, ctx):
                 self.store[ctx.request.messages[-1]["content"]] = ctx.response.body
 
+        class Counter:
+            """before_request, and hears the exchanges of its config's requests."""
+
+            def __init__(self, config):
+                self.name = config.get("name", "")
+
+            async def before_request(self, ctx):
+                pass
+
+            def exchange_completed(self, exchange):
+                recorder.seen.append(("exchange", self.name, exchange.status))
+
         self.classes = {"tag": Tag, "blocker": Blocker, "broken": Broken, "cache": Cache,
-                        "broken-after": BrokenAfter, "refuse-answer": RefuseAnswer}
+                        "broken-after": BrokenAfter, "refuse-answer": RefuseAnswer,
+                        "counter": Counter}
 
     @hookimpl
     def register_plugins(self, register):
@@ -206,3 +219,28 @@ async def test_after_request_can_refuse_an_answer_and_on_error_sees_it(ferro_cli
     assert body["error"]["code"] == "output_blocked"
     assert "request rejected by refuse-answer" in body["error"]["message"]
     assert recorder.seen == [("error", "e", "output_blocked")]
+
+
+async def test_a_plugin_instance_hears_the_exchanges_of_its_config(ferro_client, pm, recorder):
+    import asyncio
+
+    from ferro.app import reload
+    from ferro.config import parse_config
+
+    cfg = config({"name": "counter", "config": {"name": "one"}},
+                 {"name": "counter", "stage": "before_request", "config": {"name": "one"}})
+    cfg["server"] = {"api_keys": ["sk-right"]}
+    client = await ferro_client(cfg, pm=pm)
+    auth = {"Authorization": "Bearer sk-right"}
+    await client.post("/v1/chat/completions", json=HELLO, headers=auth)
+    await client.post("/v1/chat/completions", json=HELLO)  # 401, before the body is read
+    await asyncio.sleep(0.01)
+    assert recorder.seen == [("exchange", "one", 200), ("exchange", "one", 401)], \
+        "one instance, heard once per request, refusals too"
+    import json
+
+    reload(client.app, parse_config(json.dumps(config(
+        {"name": "counter", "config": {"name": "two"}})), "c.json", env={}))
+    await client.post("/v1/chat/completions", json=HELLO)
+    await asyncio.sleep(0.01)
+    assert recorder.seen[2:] == [("exchange", "two", 200)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ferro.plugins import FerroPluginManager
@@ -47,22 +47,30 @@ class Events:
         except Exception:
             log.exception("breaker_state_changed listener failed")
 
-    def emit(self, exchange: Exchange) -> None:
+    def emit(self, exchange: Exchange,
+             also: Sequence[Callable[[Exchange], Any]] = ()) -> None:
+        """Hand ``exchange`` to every listener, and to ``also`` (the listeners of the
+        plugin instances of the config that served it)."""
         for listener in self.listeners:
-            try:
-                result = listener(exchange)
-            except Exception:
-                log.exception("exchange_completed listener %r failed", listener)
-                continue
-            if inspect.isawaitable(result):
-                if len(self.tasks) >= MAX_BACKGROUND_TASKS:
-                    self.dropped += 1
-                    if inspect.iscoroutine(result):
-                        result.close()
-                    continue
-                task = asyncio.ensure_future(result)
-                self.tasks.add(task)
-                task.add_done_callback(self._finished)
+            self._deliver(listener, exchange)
+        for listener in also:
+            self._deliver(listener, exchange)
+
+    def _deliver(self, listener: Callable[[Exchange], Any], exchange: Exchange) -> None:
+        try:
+            result = listener(exchange)
+        except Exception:
+            log.exception("exchange_completed listener %r failed", listener)
+            return
+        if inspect.isawaitable(result):
+            if len(self.tasks) >= MAX_BACKGROUND_TASKS:
+                self.dropped += 1
+                if inspect.iscoroutine(result):
+                    result.close()
+                return
+            task = asyncio.ensure_future(result)
+            self.tasks.add(task)
+            task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)

@@ -45,7 +45,7 @@ from ferro.operations import ChatChunk, OperationRequest
 from ferro.pricing import Pricing
 from ferro.registry import Registry
 from ferro.resilience import BreakerState, CircuitBreaker
-from ferro.types import Cache, Identity, Provider, RequestContext, Strategy, Target
+from ferro.types import Cache, Exchange, Identity, Provider, RequestContext, Strategy, Target
 
 __all__ = ["Gateway"]
 
@@ -80,6 +80,8 @@ class Gateway:
         self.after: list[PluginStep] = []
         self.on_chunk: list[ChunkStep] = []
         self.on_error: list[PluginStep] = []
+        #: Plugin instances' own ``exchange_completed(exchange)``, for requests on this config.
+        self.listeners: list[Callable[[Exchange], Any]] = []
         self._build_plugins()
         self.cache: Cache | None = self._build_cache(previous)
         self._keys = {hashlib.sha256(k.encode()).digest(): i
@@ -214,6 +216,9 @@ class Gateway:
                     raise ConfigError(f"{self.config.source.locate((*where, 'config'))}: "
                                       f"plugin {entry.name!r}: {exc}") from None
                 shared[key] = instance
+                listener = getattr(instance, "exchange_completed", None)
+                if listener is not None:
+                    self.listeners.append(listener)
             method = getattr(instance, entry.stage, None)
             on_chunk = getattr(instance, "on_chunk", None) if entry.stage == "after_request" \
                 else None

@@ -192,11 +192,11 @@ class Pipeline:
             return await _send(http, codec.error(error))
         finally:
             gateway.leave()
-            if self.events.listeners:
+            if self.events.listeners or gateway.listeners:
                 self.events.emit(ctx.exchange(out.status, out.error, out.usage, out.ttfb,
                                               started, t0) if ctx is not None else
                                  _rejected_exchange(http, codec.operation, identity, out,
-                                                    started, t0))
+                                                    started, t0), gateway.listeners)
 
     async def _run(self, gateway: Gateway, http: web.Request, codec: Codec,
                    ctx: RequestContext, out: _Outcome, t0: float) -> web.StreamResponse:

@@ -320,6 +320,10 @@ class Plugin(Protocol):
       through ``chunk.as_dict()`` or not), or None to drop it; raising
       :class:`~ferro.errors.RejectedError` ends the stream with that error
     - ``on_error(ctx)`` (stage ``on_error``)
+
+    An instance may also implement ``exchange_completed(exchange)``, as the hook of that
+    name but for the requests served on its config only (a limiter counting the tokens a
+    request used): called once per request after the reply, whatever the stage.
     """
 
     def __init__(self, options: Any) -> None: ...
