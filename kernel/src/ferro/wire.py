@@ -7,6 +7,7 @@ import base64
 import binascii
 import time
 import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ __all__ = [
     "content_parts",
     "data_url",
     "max_tokens",
+    "message_texts",
     "new_id",
     "parse_arguments",
     "stop_sequences",
@@ -38,6 +40,21 @@ def text_of(content: Any) -> str:
         return content
     return "\n".join(p.get("text", "") for p in content
                      if isinstance(p, dict) and p.get("type") == "text")
+
+
+def message_texts(message: Mapping[str, Any]) -> Iterator[str]:
+    """A chat message's texts as a model reads them, each on its own and none empty: its
+    content (a string, or its text parts) and its tool calls' arguments."""
+    content = message.get("content")
+    if isinstance(content, str | list):
+        text = text_of(content)
+        if text:
+            yield text
+    for call in message.get("tool_calls") or ():
+        arguments = (call.get("function") or {}).get("arguments") if isinstance(
+            call, dict) else None
+        if isinstance(arguments, str) and arguments:
+            yield arguments
 
 
 def content_parts(content: Any) -> list[dict[str, Any]]:
