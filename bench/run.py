@@ -323,7 +323,7 @@ def start_proxy(target: str, procs: Procs, work: Path, upstream: str,
         cmd = [*launcher, "serve", "--config",
                str(gateway_config(work, upstream, a)),
                "--host", "127.0.0.1", "--port", str(port)]
-        ready = "/health"
+        ready = "/health/ready"
     p = procs.start(cmd, procs.proxy_cpu, logfile, env)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + ready, p, logfile)

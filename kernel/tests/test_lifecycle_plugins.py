@@ -92,9 +92,19 @@ class Recorder:
             def exchange_completed(self, exchange):
                 recorder.seen.append(("exchange", self.name, exchange.status))
 
+        class Settings:
+            """No request step: settings its plugin reads when the app is configured."""
+
+            @attrs.define
+            class Options:
+                level: int
+
+            def __init__(self, options):
+                pass
+
         self.classes = {"tag": Tag, "blocker": Blocker, "broken": Broken, "cache": Cache,
                         "broken-after": BrokenAfter, "refuse-answer": RefuseAnswer,
-                        "counter": Counter}
+                        "counter": Counter, "settings": Settings}
 
     @hookimpl
     def register_plugins(self, register):
@@ -244,3 +254,54 @@ async def test_a_plugin_instance_hears_the_exchanges_of_its_config(ferro_client,
     await client.post("/v1/chat/completions", json=HELLO)
     await asyncio.sleep(0.01)
     assert recorder.seen[2:] == [("exchange", "two", 200)]
+
+
+async def test_an_entry_of_settings_only_is_checked_and_adds_no_step(ferro_app, pm):
+    app = ferro_app(config({"name": "settings", "config": {"level": 2}}), pm=pm)
+    from ferro.app import PIPELINE
+
+    gateway = app[PIPELINE].gateway
+    assert gateway.before == gateway.after == gateway.on_error == gateway.on_chunk == []
+    with pytest.raises(ConfigError, match=r"plugins\[0\]\.config\.level: this key is required"):
+        ferro_app(config({"name": "settings", "config": {}}), pm=pm)
+
+
+async def test_before_attempt_refuses_a_call_and_the_strategy_falls_back(ferro_client,
+                                                                         stub_plugins):
+    from ferro import RateLimitError
+    from ferro.app import PIPELINE
+    from ferro.testing import stub_config
+
+    refused = []
+
+    class Gate:
+        def __init__(self, config):
+            pass
+
+        async def before_request(self, ctx):
+            pass
+
+        async def before_attempt(self, ctx, target):
+            if target.name == "a":
+                refused.append(target.name)
+                raise RateLimitError("provider a is over its limit", code="rate_limit_exceeded",
+                                     retryable=True)
+
+    class Plugins:
+        @hookimpl
+        def register_plugins(self, register):
+            register("gate", Gate)
+
+    pm = stub_plugins
+    pm.register(Plugins(), name="gate-plugin")
+    cfg = stub_config("a", "b", strategy="fallback")
+    cfg["targets"][0]["circuit_breaker"] = {"failure_threshold": 1}
+    cfg["plugins"] = [{"name": "gate"}]
+    client = await ferro_client(cfg, pm=pm)
+    resp = await client.post("/v1/chat/completions", json=HELLO)
+    assert resp.status == 200
+    assert resp.headers["X-Ferro-Provider"] == "b"
+    assert refused == ["a"]
+    gateway = client.app[PIPELINE].gateway
+    assert gateway.providers["a"].calls == 0
+    assert gateway.targets[0].breaker.state == 0, "a refused call is no verdict"

@@ -125,6 +125,19 @@ async def test_unauthenticated_and_too_large_are_exchanges(ferro_client, stub_pl
     assert {e.client_ip for e in exchanges.seen} == {"127.0.0.1"}, "rejected ones too"
 
 
+async def test_refusals_at_the_edge_are_exchanges(ferro_client, stub_plugins, exchanges):
+    client = await ferro_client(stub_config("a"), pm=stub_plugins)
+    resp = await client.post("/v1/chat/completions", data=b'{"model": "m"}',
+                             headers={"Content-Type": "text/plain"})
+    assert resp.status == 415
+    resp = await client.post("/v1/embeddings", json={"model": "m", "input": "x"},
+                             headers={"Host": "attacker.example"})
+    assert resp.status == 421
+    await wait_for(lambda: len(exchanges.seen) == 2)
+    assert [(e.operation, e.status, e.error.code) for e in exchanges.seen] == [
+        ("chat", 415, "unsupported_media_type"), ("embeddings", 421, "host_not_allowed")]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_client_that_leaves_is_a_499_and_no_breaker_verdict(ferro_server, stub_plugins,
                                                                    exchanges, stream):

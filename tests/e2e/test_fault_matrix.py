@@ -3,7 +3,9 @@ over a real socket. The first target misbehaves and the second is healthy; each 
 checks what the client saw and how many calls each upstream got.
 
 Targets retry twice (``attempts: 2``) and honour a Retry-After of up to 0.5 s, so the 429
-(Retry-After: 1) moves on at once. Run with ``-s`` to print the matrix.
+(Retry-After: 1) moves on at once. A 401 refuses the gateway's own key: never retried, a
+502 ``upstream_auth_error`` when no other target can answer. Run with ``-s`` to print the
+matrix.
 """
 
 import asyncio
@@ -41,6 +43,10 @@ async def rate_limited(request):
                              headers={"Retry-After": "1"})
 
 
+async def key_refused(request):
+    return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
+
+
 async def silent(request):
     await asyncio.sleep(3)
     return web.json_response(ANSWER)
@@ -58,7 +64,8 @@ async def cut(request):
     return resp
 
 
-FAULTS = {"500": failing, "timeout": silent, "429 Retry-After": rate_limited, "cut": cut}
+FAULTS = {"500": failing, "timeout": silent, "429 Retry-After": rate_limited, "cut": cut,
+          "401": key_refused}
 
 STRATEGIES = {
     "single": {"strategy": {"mode": "single"}},
@@ -96,11 +103,12 @@ def expected(strategy, fault, stream):
     """(what the client sees, calls to the faulty upstream, calls to the healthy one)."""
     if fault == "cut" and stream:  # the first byte was sent: the stream ends with an error
         return "200 + error event upstream_disconnected", 1, 0
-    first = 1 if fault == "429 Retry-After" else 2  # Retry-After beyond the cap: no retry
+    # Retry-After beyond the cap, or a refused key: no retry
+    first = 1 if fault in ("429 Retry-After", "401") else 2
     if strategy == "single":
         seen = {"500": "500 upstream_error", "timeout": "504 upstream_timeout",
                 "429 Retry-After": "429 rate_limit_exceeded",
-                "cut": "502 upstream_disconnected"}[fault]
+                "cut": "502 upstream_disconnected", "401": "502 upstream_auth_error"}[fault]
         return seen, first, 0
     return ("200 stream from p1" if stream else "200 from p1"), first, 1
 

@@ -18,6 +18,7 @@ from ferro.config import (
     load_config,
     parse_config,
 )
+from ferro.edge import public_route
 from ferro.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -79,6 +80,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     # hooks and the plugin manager
     "hookimpl",
     "make_plugin_manager",
+    "public_route",
     # contracts
     "Attempt",
     "Cache",

@@ -1,12 +1,19 @@
 """``create_app(config, pm)``: the aiohttp application. Routes (each a codec over the one
-pipeline), the error schema on every route, request ids and CORS, the shared client
-session, and config reload.
+pipeline), the error schema on every route, the edge checks and API keys, request ids and
+CORS, the shared client session, and config reload.
 
 There is no middleware: aiohttp's middleware chain costs about 25 us per request
 (measured on a trivial handler, 94 -> 127 us CPU per request at c=32), a tenth of what the
-gateway spends. Each route answers errors in the schema itself (plugin routes are wrapped
-when the app is built), a catch-all route answers 404/405 and CORS preflights, and
-``on_response_prepare`` stamps the request id and CORS headers on every response."""
+gateway spends. Each route answers errors in the schema itself and runs the checks of
+:class:`ferro.edge.Edge` (the ``Host``; on JSON routes, the body's type), then, unless it
+is public, the API key check; plugin routes are wrapped the same way when the app is built.
+A catch-all route answers 404/405 and CORS preflights, and ``on_response_prepare`` stamps
+the request id and CORS headers on every response.
+
+Public routes, answered without an API key when keys are configured: the probes
+``/health/live`` and ``/health/ready`` (unless ``server.public_readiness`` is false; the
+probes take any ``Host``, since orchestrators call them by address), and plugin routes
+marked with :func:`ferro.public_route`."""
 
 from __future__ import annotations
 
@@ -21,15 +28,17 @@ import aiohttp
 from aiohttp import web
 
 from ferro.config import Config
+from ferro.edge import SERVER, Edge, is_public
 from ferro.errors import GatewayError, RequestTooLargeError
 from ferro.events import Events
 from ferro.gateway import Gateway
+from ferro.health import Health
 from ferro.pipeline import REQUEST_ID, Pipeline, request_id
 from ferro.plugins import FerroPluginManager
 from ferro.registry import Registry, build_registry
 from ferro.routes.openai import CODECS, json_error
 
-__all__ = ["PIPELINE", "REQUEST_ID", "create_app", "reload"]
+__all__ = ["EDGE", "HEALTH", "PIPELINE", "REQUEST_ID", "create_app", "reload"]
 
 log = logging.getLogger("ferro.app")
 
@@ -38,6 +47,10 @@ PLUGIN_MANAGER = web.AppKey("ferro_plugin_manager", FerroPluginManager)
 REGISTRY = web.AppKey("ferro_registry", Registry)
 ENV = web.AppKey("ferro_env", Mapping)
 SESSION = web.AppKey("ferro_session", aiohttp.ClientSession)
+EDGE = web.AppKey("ferro_edge", Edge)
+HEALTH = web.AppKey("ferro_health", Health)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Routes other packages add, for the 404 of a gateway that does not have them.
 _ROUTES_ELSEWHERE = {
@@ -59,22 +72,28 @@ def create_app(
     registry = registry or build_registry(pm)
     gateway = Gateway(config, registry, env)  # its providers get the session at start-up
     app = web.Application(client_max_size=config.server.max_body_size)
-    app[PIPELINE] = Pipeline(gateway, Events(pm))
+    pipeline = app[PIPELINE] = Pipeline(gateway, Events(pm))
+    edge = app[EDGE] = Edge(config.server)
+    health = app[HEALTH] = Health(pipeline)
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
     app[ENV] = env
     for path, codec in CODECS.items():
-        app.router.add_post(path, _route(codec))  # the pipeline answers errors itself
-    app.router.add_get("/v1/models", json_errors(list_models))
-    app.router.add_get("/health", json_errors(health))
+        app.router.add_post(path, _codec_route(pipeline, edge, codec))
+    app.router.add_get("/v1/models", guarded(list_models))
+    app.router.add_get("/health", guarded(health.report))
+    app.router.add_get("/health/live", json_errors(health.live))
+    app.router.add_get("/health/ready", json_errors(health.ready) if config.server.public_readiness
+                       else guarded(health.ready))
     app.cleanup_ctx.append(_client_session)
-    app.on_response_prepare.append(_response_headers)
+    app.on_response_prepare.append(_stamper(pipeline, health))
     ours = {id(route) for route in app.router.routes()}
     pm.hook.configure_app(app=app, config=config)
-    app[PIPELINE].events.resolve(pm)  # listeners a plugin registered for this app count too
-    for route in app.router.routes():  # routes plugins added answer in the schema too
+    pipeline.events.resolve(pm)  # listeners a plugin registered for this app count too
+    for route in app.router.routes():  # plugin routes: guarded, answering in the schema
         if id(route) not in ours and hasattr(route, "_handler"):
-            route._handler = json_errors(route._handler)  # type: ignore[attr-defined]
+            handler = route._handler  # type: ignore[attr-defined]
+            route._handler = guarded(handler, key=not is_public(handler))  # type: ignore[attr-defined]
     app.router.add_route("*", "/{tail:.*}", _unrouted)  # last: every other route first
     return app
 
@@ -87,14 +106,16 @@ def reload(app: web.Application, config: Config) -> Gateway:
     gateway = Gateway(config, app[REGISTRY], app[ENV], app[SESSION],
                       previous=pipeline.gateway)
     pipeline.swap(gateway)
+    app[EDGE].apply(config.server)
     log.info("config reloaded (strategy %s; providers: %s)", config.strategy.mode,
              ", ".join(gateway.providers))
     return gateway
 
 
-def _route(codec: Any) -> Callable[[web.Request], Any]:
+def _codec_route(pipeline: Pipeline, edge: Edge, codec: Any) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await request.app[PIPELINE].serve(request, codec)
+        # the pipeline runs the edge's checks, then the key's, and answers every refusal
+        return await pipeline.serve(request, codec, edge.check_json)
 
     return handler
 
@@ -114,11 +135,10 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-# --- errors, request ids, CORS ------------------------------------------------------------
+# --- errors, keys, request ids, CORS --------------------------------------------------------
 
 
-def json_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def json_errors(handler: Handler) -> Handler:
     """``handler`` answering what it raises in the one error schema."""
 
     @functools.wraps(handler)
@@ -140,16 +160,39 @@ def json_errors(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     return answer
 
 
+def guarded(handler: Handler, *, key: bool = True) -> Handler:
+    """``handler`` behind the edge checks and, when ``key``, the API key (when keys are
+    configured), answering in the one error schema."""
+    answer = json_errors(handler)
+
+    @functools.wraps(handler)
+    async def admit(request: web.Request) -> web.StreamResponse:
+        try:
+            request.app[EDGE].check(request)
+            if key:
+                request.app[PIPELINE].gateway.authenticate(request.headers.get("Authorization"))
+        except GatewayError as exc:
+            return json_error(exc)
+        return await answer(request)
+
+    return admit
+
+
 async def _unrouted(request: web.Request) -> web.Response:
-    """What no route serves: a CORS preflight (204), a wrong method (405), else a 404 that
-    says what is served."""
-    if request.method == "OPTIONS" and request.headers.get("Origin") \
-            and request.app[PIPELINE].gateway.cors:
-        return web.Response(status=204)
-    allowed: set[str] = set()
-    for resource in request.app.router.resources():
-        if resource is not request.match_info.route.resource:
-            allowed |= (await resource.resolve(request))[1]
+    """What no route serves: a CORS preflight of a route (204), a wrong method (405), else
+    a 404 that says what is served. Only the preflight is answered without the API key."""
+    try:
+        request.app[EDGE].check(request)
+        allowed: set[str] = set()
+        for resource in request.app.router.resources():
+            if resource is not request.match_info.route.resource:
+                allowed |= (await resource.resolve(request))[1]
+        if allowed and request.method == "OPTIONS" and request.headers.get("Origin") \
+                and request.app[PIPELINE].gateway.cors:
+            return web.Response(status=204)
+        request.app[PIPELINE].gateway.authenticate(request.headers.get("Authorization"))
+    except GatewayError as exc:
+        return json_error(exc)
     if allowed:
         return _http_error(request, web.HTTPMethodNotAllowed(request.method, allowed))
     return _http_error(request, web.HTTPNotFound())
@@ -188,21 +231,42 @@ def _not_found(request: web.Request) -> str:
     return f"no route {request.method} {request.path}; this gateway serves: {', '.join(served)}"
 
 
-async def _response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["X-Request-ID"] = request_id(request)
-    cors = request.app[PIPELINE].gateway.cors
+def _stamper(pipeline: Pipeline, health: Health
+             ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+        """Every response: its request id, the neutral ``Server``; ``Connection: close``
+        once the gateway is shutting down; CORS headers when CORS is configured."""
+        headers = response.headers
+        headers["X-Request-ID"] = request_id(request)
+        headers["Server"] = SERVER
+        if health.draining:
+            response.force_close()
+            headers["Connection"] = "close"
+        cors = pipeline.gateway.cors
+        if cors:
+            _cors(request, headers, cors)
+
+    return stamp
+
+
+def _cors(request: web.Request, headers: Any, cors: frozenset[str]) -> None:
+    """CORS headers for an allowed ``Origin`` (any but ``null`` when ``"*"`` is listed).
+    ``Vary: Origin`` goes on every response, so that no cache serves one origin's answer
+    to another."""
+    vary = headers.get("Vary")
+    headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
     origin = request.headers.get("Origin")
-    if cors and origin and ("*" in cors or origin in cors):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Vary"] = "Origin"
-        if request.method == "OPTIONS":
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = (
-                request.headers.get("Access-Control-Request-Headers")
-                or "Content-Type, Authorization, X-Request-ID")
-            response.headers["Access-Control-Max-Age"] = "86400"
-        else:
-            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
+    if not origin or not (origin in cors or ("*" in cors and origin != "null")):
+        return
+    headers["Access-Control-Allow-Origin"] = origin
+    if request.method == "OPTIONS":
+        headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = (
+            request.headers.get("Access-Control-Request-Headers")
+            or "Content-Type, Authorization, X-Request-ID")
+        headers["Access-Control-Max-Age"] = "86400"
+    else:
+        headers["Access-Control-Expose-Headers"] = "X-Request-ID"
 
 
 # --- routes outside the pipeline --------------------------------------------------------------
@@ -210,7 +274,6 @@ async def _response_headers(request: web.Request, response: web.StreamResponse) 
 
 async def list_models(request: web.Request) -> web.Response:
     gateway = request.app[PIPELINE].gateway
-    gateway.authenticate(request.headers.get("Authorization"))
     lists = await asyncio.gather(*(p.list_models() for p in gateway.providers.values()))
     seen: set[str] = set()
     data = []
@@ -225,33 +288,3 @@ async def list_models(request: web.Request) -> web.Response:
             data.append({"id": alias, "object": "model", "created": 0, "owned_by": "alias",
                          "alias_for": target})
     return web.json_response({"object": "list", "data": data})
-
-
-async def health(request: web.Request) -> web.Response:
-    gateway = request.app[PIPELINE].gateway
-    deep = request.query.get("deep", "").lower() in ("1", "true", "yes")
-    names = list(gateway.providers)
-    providers = [gateway.providers[n] for n in names]
-    if deep:
-        results = await asyncio.gather(
-            *(asyncio.wait_for(p.check_health(), 10) for p in providers), return_exceptions=True)
-    else:
-        results = [None] * len(providers)
-    entries = []
-    for name, provider, result in zip(names, providers, results, strict=True):
-        entry: dict[str, Any] = {"name": name, "status": "available",
-                                 "models": len(provider.static_models()),
-                                 "operations": sorted(provider.operations)}
-        if isinstance(result, BaseException):
-            entry["status"] = "unavailable"
-            entry["message"] = (result.message if isinstance(result, GatewayError)
-                                else f"{type(result).__name__}: {result}")
-        entries.append(entry)
-    if not entries:
-        status = "no_providers"
-    elif any(e["status"] != "available" for e in entries):
-        status = "degraded"
-    else:
-        status = "ok"
-    return web.json_response({"status": status, "providers": entries},
-                             status=200 if status != "no_providers" else 503)

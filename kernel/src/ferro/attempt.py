@@ -12,21 +12,29 @@ verdict on the breaker.
 - An upstream's ``Retry-After`` is honoured when it is within the policy's cap; a longer
   one ends this target's tries at once, so the strategy can move on.
 - No wait outlives the request's deadline.
+- A provider that fails to translate the request into its own format before calling its
+  upstream (a TypeError, KeyError, ValueError... while building the upstream request) is
+  answered with a 400 (:func:`~ferro.errors.untranslatable`): never retried, never sent
+  elsewhere, no verdict on the breaker.
 
 For a stream, a call has succeeded when the first chunk has arrived: the result is a
-:class:`ChunkStream`, and the breaker's verdict waits for the stream's end.
+:class:`ChunkStream`, and the breaker's verdict waits for the stream's end. A stream runs
+for ``limits.max_stream_duration`` at most (or the target's total timeout when shorter):
+past it, it ends with an error event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, NoReturn, cast
 
 import aiohttp
 import attrs
 
+from ferro.config import LimitsConfig
 from ferro.errors import (
     CircuitOpenError,
     GatewayError,
@@ -34,11 +42,13 @@ from ferro.errors import (
     UpstreamError,
     UpstreamTimeoutError,
     transport_error,
+    untranslatable,
 )
 from ferro.operations import Answer, ChatChunk, RawFrames
 from ferro.provider import CALL, CallScope
 from ferro.resilience import CircuitBreaker, backoff_delay, retry_after_seconds, within
-from ferro.types import Attempt, RequestContext, Target
+from ferro.tracing import new_span_id
+from ferro.types import Attempt, Call, RequestContext, Target
 
 __all__ = ["ChunkStream", "attempt_for"]
 
@@ -48,6 +58,11 @@ Piece = ChatChunk | RawFrames
 
 #: The code of the 504 for a request that ran out of its own time (no verdict on a target).
 REQUEST_TIMEOUT = "request_timeout"
+#: What a provider raises when the request holds something its translation cannot read.
+_TRANSLATION_FAILURES = (TypeError, ValueError, LookupError, AttributeError)
+_DEFAULT_LIMITS = LimitsConfig()
+#: A plugin's ``before_attempt(ctx, target)``.
+Gate = Callable[[RequestContext, Target], Awaitable[None]]
 
 
 @attrs.define(eq=False)
@@ -68,7 +83,7 @@ class ChunkStream:
         if isinstance(exc, GatewayError):
             return exc
         if isinstance(exc, TimeoutError) and self.limits is not None and self.target is not None:
-            return self.limits.error(self.target, "end of the stream")
+            return self.limits.stream_error(self.target)
         return transport_error(self.target.name if self.target else "upstream", exc)
 
     async def close(self, error: BaseException | None) -> None:
@@ -81,16 +96,22 @@ class ChunkStream:
             _record(self.target.breaker, error)
 
 
-def attempt_for(ctx: RequestContext) -> Attempt[Any]:
-    """The ``attempt(target)`` a strategy calls for this request."""
+def attempt_for(ctx: RequestContext, limits: LimitsConfig = _DEFAULT_LIMITS,
+                gates: Sequence[Gate] = ()) -> Attempt[Any]:
+    """The ``attempt(target)`` a strategy calls for this request, within the config's
+    ``limits`` (see :class:`~ferro.config.LimitsConfig`). Each of ``gates`` (the plugins'
+    ``before_attempt``) may refuse a call before it is made: its error ends this target's
+    tries, with no verdict on its breaker."""
     once = _open_stream if ctx.request.stream else _call
 
     async def attempt(target: Target) -> Any:
         ctx.tried.append(target.name)
         policy = target.retry
         for n in range(1, policy.attempts + 1):
+            for gate in gates:
+                await gate(ctx, target)
             try:
-                return await once(ctx, target)
+                return await once(ctx, target, limits)
             except GatewayError as exc:
                 wait = _retry_wait(exc, n, target, ctx)
                 if wait is None:
@@ -127,11 +148,28 @@ def _retry_wait(exc: GatewayError, n: int, target: Target, ctx: RequestContext) 
 @attrs.define(slots=True)
 class _Limits:
     """One call's time limits: ``total`` (seconds) bounds the call, ``deadline_bound``
-    says whether the request's own deadline is what set it."""
+    says whether the request's own deadline is what set it; a stream runs for
+    ``stream_duration`` at most."""
 
     total: float | None
     deadline_bound: bool
     first_byte: float | None
+    stream_duration: float
+
+    def stream_seconds(self) -> float:
+        """How long a stream may run, from its call."""
+        if self.total is None:
+            return self.stream_duration
+        return min(self.total, self.stream_duration)
+
+    def stream_error(self, target: Target) -> UpstreamTimeoutError:
+        """The error for a stream that ran out of :meth:`stream_seconds`."""
+        if self.total is not None and self.total <= self.stream_duration:
+            return self.error(target, "end of the stream")
+        return UpstreamTimeoutError(
+            f"{target.name}: the stream ran longer than limits.max_stream_duration "
+            f"({self.stream_duration:g}s)", provider=target.name, code="stream_too_long",
+            retryable=False)
 
     def first_chunk(self, target: Target) -> tuple[float | None,
                                                    Callable[[], UpstreamTimeoutError]]:
@@ -154,51 +192,72 @@ class _Limits:
             provider=target.name)
 
 
-def _limits(ctx: RequestContext, target: Target) -> _Limits:
+def _limits(ctx: RequestContext, target: Target, limits: LimitsConfig) -> _Limits:
     total = target.timeout.total
     bound = False
     if ctx.deadline is not None:
         left = ctx.deadline - asyncio.get_running_loop().time()
         if total is None or left < total:
             total, bound = max(left, 0.0), True
-    return _Limits(total, bound, target.timeout.first_byte)
+    return _Limits(total, bound, target.timeout.first_byte, limits.max_stream_duration)
 
 
-def _scope(target: Target) -> CallScope:
+def _scope(target: Target, limits: LimitsConfig) -> CallScope:
     t = target.timeout
-    return CallScope({}, t.connect, t.first_byte, t.total)
+    return CallScope({}, t.connect, t.first_byte, t.total, limits)
 
 
-def _admit(ctx: RequestContext, target: Target) -> None:
+def _admit(ctx: RequestContext, target: Target, scope: CallScope) -> Call:
+    """Let the call through the target's breaker, and record it on ``ctx`` (its span in
+    the request's trace goes upstream in ``scope``)."""
+    call = Call(target.name, time.perf_counter() - ctx.arrived, 0.0, span_id=new_span_id(),
+                kind=target.kind)
+    ctx.calls.append(call)
     if target.breaker is not None and not target.breaker.allow():
-        raise CircuitOpenError(f"circuit breaker open for {target.name}")
+        error = CircuitOpenError(f"circuit breaker open for {target.name}")
+        call.status, call.error = error.status, error.code
+        raise error
     ctx.attempts += 1
     ctx.provider = target.name
     ctx.target = target
+    if ctx.trace is not None:
+        scope.outgoing = ctx.trace.headers(call.span_id)  # type: ignore[arg-type]
+    return call
 
 
-async def _call(ctx: RequestContext, target: Target) -> Answer:
-    _admit(ctx, target)
+def _ended(ctx: RequestContext, call: Call, error: BaseException | None) -> None:
+    """Record how long ``call`` took, and how it failed."""
+    call.duration = time.perf_counter() - ctx.arrived - call.start
+    if isinstance(error, GatewayError):
+        call.status, call.error = error.status, error.code
+    elif error is not None:  # cancelled: the client went away
+        call.status, call.error = 499, "client_closed"
+
+
+async def _call(ctx: RequestContext, target: Target, config: LimitsConfig) -> Answer:
+    scope = _scope(target, config)
+    call = _admit(ctx, target, scope)
     method = getattr(target.provider, ctx.request.operation.call)
-    limits = _limits(ctx, target)
-    scope = _scope(target)
+    limits = _limits(ctx, target, config)
     token = CALL.set(scope)
     try:
         answer = await within(limits.total, method(ctx.request), lambda: limits.error(target))
     except BaseException as exc:
-        _raise_failed(target, exc)
+        _raise_failed(ctx, call, target, exc, scope)
     finally:
         CALL.reset(token)
+    _ended(ctx, call, None)
     _record(target.breaker, None)
     ctx.upstream_headers = scope.headers
     return cast(Answer, answer)
 
 
-async def _open_stream(ctx: RequestContext, target: Target) -> ChunkStream:
-    _admit(ctx, target)
+async def _open_stream(ctx: RequestContext, target: Target, config: LimitsConfig
+                       ) -> ChunkStream:
+    scope = _scope(target, config)
+    call = _admit(ctx, target, scope)
     method = getattr(target.provider, cast(str, ctx.request.operation.stream))
-    limits = _limits(ctx, target)
-    scope = _scope(target)
+    limits = _limits(ctx, target, config)
     token = CALL.set(scope)
     started = asyncio.get_running_loop().time()
     first_limit, first_expired = limits.first_chunk(target)
@@ -208,20 +267,34 @@ async def _open_stream(ctx: RequestContext, target: Target) -> ChunkStream:
     except StopAsyncIteration:
         exc = UpstreamError(f"{target.name} sent an empty stream", provider=target.name,
                             code="stream_truncated", retryable=True)
-        _raise_failed(target, exc)
+        _raise_failed(ctx, call, target, exc, scope)
     except BaseException as exc:
-        _raise_failed(target, exc)
+        _raise_failed(ctx, call, target, exc, scope)
     finally:
         CALL.reset(token)
+    _ended(ctx, call, None)
     ctx.upstream_headers = scope.headers
-    if limits.total is None:
-        return ChunkStream(target, first, agen)
-    return ChunkStream(target, first, agen, started + limits.total, limits)
+    return ChunkStream(target, first, agen, started + limits.stream_seconds(), limits)
 
 
-def _raise_failed(target: Target, exc: BaseException) -> NoReturn:
-    """Record a failed call on the target's breaker, and raise it as a GatewayError
-    (cancellation and other BaseExceptions as they are)."""
+def _raise_failed(ctx: RequestContext, call: Call, target: Target, exc: BaseException,
+                  scope: CallScope) -> NoReturn:
+    """Record a failed call on ``ctx`` and the target's breaker, and raise it as a
+    GatewayError (cancellation and other BaseExceptions as they are)."""
+    try:
+        _raise_as_gateway_error(target, exc, scope)
+    except BaseException as error:
+        _ended(ctx, call, error)
+        raise
+
+
+def _raise_as_gateway_error(target: Target, exc: BaseException, scope: CallScope) -> NoReturn:
+    if isinstance(exc, _TRANSLATION_FAILURES) and not scope.sent:
+        if target.breaker is not None:
+            target.breaker.release()  # the upstream was never called: no verdict on it
+        log.warning("provider %s could not translate a request: %s: %s", target.name,
+                    type(exc).__name__, exc)
+        raise untranslatable(target.name, exc) from exc
     _record(target.breaker, exc)
     if isinstance(exc, GatewayError) or not isinstance(exc, Exception):
         raise exc

@@ -32,6 +32,7 @@ __all__ = [
     "Config",
     "ConfigSource",
     "Duration",
+    "LimitsConfig",
     "OptionError",
     "PluginConfig",
     "PriceConfig",
@@ -265,11 +266,49 @@ class ServerConfig:
     port: int = attrs.field(default=8080, validator=_port)
     cors_origins: list[str] = attrs.Factory(list)
     max_body_size: int = attrs.field(default=10 * 1024 * 1024, validator=_positive)
-    #: Bearer keys accepted on /v1/*; empty means no auth (until a key store is configured).
+    #: Bearer keys required on every route but the public ones; empty means no auth.
     api_keys: list[str] = attrs.Factory(list)
+    #: On SIGTERM, how long requests and streams in flight may take to finish; then each
+    #: is ended (a 503, or a stream's error event) and the process exits.
     shutdown_timeout: Duration = Duration(15.0)
     #: The longest ``X-Ferro-Timeout`` a request may ask for; longer asks are cut to it.
     max_request_timeout: Duration = Duration(600.0)
+    #: The ``Host`` names served (a port is ignored; ``"*"`` serves any). Empty: the loopback
+    #: names when ``host`` is a loopback address, any name otherwise.
+    allowed_hosts: list[str] = attrs.Factory(list)
+    #: Open client connections at most (kept below the open-file limit); past it, a new
+    #: connection is answered 503 at once.
+    max_connections: int = attrs.field(default=1024, validator=_positive)
+    #: The time a client has to send a whole request head, from connecting (or from the
+    #: head's first byte on a kept-alive connection).
+    header_timeout: Duration = attrs.field(default=Duration(10.0), validator=_positive)
+    #: The time a client has to send a whole request body, once its head has arrived (408).
+    body_timeout: Duration = attrs.field(default=Duration(30.0), validator=_positive)
+    #: How long a kept-alive connection may wait idle for its next request.
+    keepalive_timeout: Duration = attrs.field(default=Duration(75.0), validator=_positive)
+    #: Whether ``/health/ready`` answers without an API key when keys are configured.
+    public_readiness: bool = True
+
+
+@attrs.define
+class LimitsConfig:
+    """What one request may cost the gateway, each limit answered in the error schema: how
+    much an upstream may send (a whole answer, one stream event, a whole stream), how long
+    a stream may run, and how many messages or inputs a request may carry."""
+
+    #: Bytes of a whole (non-stream) upstream answer; past it, a 502 at once, unbuffered.
+    max_response_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
+    #: Bytes of one event of an upstream stream (an SSE frame, an NDJSON line).
+    max_frame_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
+    #: Bytes of a whole upstream stream; past either stream limit the stream ends with an
+    #: error event and ``[DONE]``.
+    max_stream_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
+    #: How long a stream may run, from the call to its last byte.
+    max_stream_duration: Duration = attrs.field(default=Duration(1800.0), validator=_positive)
+    #: Messages in a chat request.
+    max_messages: int = attrs.field(default=10_000, validator=_positive)
+    #: Inputs of an embeddings request, and prompts of a legacy completions request.
+    max_inputs: int = attrs.field(default=2048, validator=_positive)
 
 
 @attrs.define
@@ -307,6 +346,7 @@ class Config:
     providers: dict[str, ProviderSettings] = attrs.Factory(dict)
     server: ServerConfig = attrs.Factory(ServerConfig)
     cache: CacheConfig = attrs.Factory(CacheConfig)
+    limits: LimitsConfig = attrs.Factory(LimitsConfig)
     #: Price overrides and additions, by ``model``, ``provider/model`` or ``type/model``.
     pricing: dict[str, PriceConfig] = attrs.Factory(dict)
     source: ConfigSource = attrs.field(factory=lambda: ConfigSource(None), eq=False, repr=False)
@@ -522,6 +562,8 @@ def _plain(node: Any) -> Any:
         return {str(k): _plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_plain(v) for v in node]
+    if isinstance(node, float):  # ruamel's ScalarFloat, which orjson refuses to encode
+        return float(node)
     return node
 
 

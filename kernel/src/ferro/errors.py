@@ -4,7 +4,9 @@ exceptions that map onto it.
 Every error the gateway returns, on every route, is a :class:`GatewayError` rendered by
 :meth:`GatewayError.to_dict`. Providers raise :class:`UpstreamError` (or a subclass) for
 anything an upstream said; strategies read :attr:`GatewayError.retryable` to decide whether
-to retry or fall back.
+to retry or fall back. What an upstream said is scrubbed of credentials (see
+:mod:`ferro.redaction`) as its UpstreamError is made, so no message or relayed header can
+carry the operator's keys to a client or a log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+
+from ferro.redaction import scrub
 
 __all__ = [
     "AuthenticationError",
@@ -32,10 +36,21 @@ __all__ = [
     "can_fall_back",
     "error_body",
     "transport_error",
+    "untranslatable",
 ]
 
 #: Upstream statuses worth another attempt (on the same target or the next one).
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+#: Upstream statuses that refuse the gateway's own credentials for a provider.
+CREDENTIALS_REFUSED = frozenset({401, 403})
+#: The code of the 502 for a provider that refused the gateway's credentials.
+UPSTREAM_AUTH_ERROR = "upstream_auth_error"
+#: Failures another target may well not have (its own key, model or size limits).
+_FALL_BACK_CODES = frozenset({"context_length_exceeded", UPSTREAM_AUTH_ERROR,
+                              "upstream_response_too_large", "stream_frame_too_large",
+                              "stream_too_large"})
+#: The longest upstream message passed on, in characters.
+MAX_UPSTREAM_MESSAGE = 2000
 
 
 class GatewayError(Exception):
@@ -159,16 +174,31 @@ class ConfigError(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """An upstream provider answered with an error. The status is the upstream's."""
+    """An upstream provider answered with an error. The status is the upstream's, except
+    for a 401 or 403: the upstream refused the gateway's own credentials, which is no
+    fault of the caller's, so it is a 502 ``upstream_auth_error`` naming the provider
+    (``upstream_status`` keeps what the upstream said). The message is scrubbed of
+    credentials and cut to :data:`MAX_UPSTREAM_MESSAGE` characters; header values are
+    scrubbed too."""
 
     type = "api_error"
     code = "upstream_error"
 
     def __init__(self, message: str, *, status: int = 502, provider: str = "", **kw: Any):
+        self.upstream_status = status
+        if status in CREDENTIALS_REFUSED:
+            message = (f"the gateway's credentials for provider {provider or 'upstream'} were "
+                       f"refused (upstream HTTP {status}): {message}")
+            status = 502
+            kw.setdefault("code", UPSTREAM_AUTH_ERROR)
+            kw.setdefault("retryable", False)
         kw.setdefault("retryable", status in RETRYABLE_STATUSES)
         kw.setdefault("type", upstream_error_type(status))
         kw.setdefault("code", upstream_error_code(status))
-        super().__init__(message, status=status, **kw)
+        headers = kw.pop("headers", None)
+        if headers:
+            kw["headers"] = {name: scrub(value) for name, value in headers.items()}
+        super().__init__(scrub(message)[:MAX_UPSTREAM_MESSAGE], status=status, **kw)
         self.provider = provider
 
 
@@ -199,6 +229,15 @@ def transport_error(provider: str, exc: BaseException,
                                    provider=provider)
 
 
+def untranslatable(provider: str, exc: BaseException) -> InvalidRequestError:
+    """The 400 for a request a provider failed to translate into its own format before
+    calling its upstream: the request holds something the translation cannot read. Never
+    retried, never sent to another target."""
+    return InvalidRequestError(
+        scrub(f"provider {provider} cannot translate this request: {type(exc).__name__}: "
+              f"{exc}")[:MAX_UPSTREAM_MESSAGE], code="untranslatable_request")
+
+
 class CircuitOpenError(GatewayError):
     """The target's circuit breaker is open; the strategy moves on without waiting."""
 
@@ -210,8 +249,6 @@ class CircuitOpenError(GatewayError):
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
     413: "invalid_request_error",
@@ -221,8 +258,6 @@ _TYPE_BY_STATUS = {
 
 _CODE_BY_STATUS = {
     400: "invalid_request",
-    401: "invalid_api_key",
-    403: "permission_denied",
     404: "not_found",
     413: "request_too_large",
     429: "rate_limit_exceeded",
@@ -243,11 +278,13 @@ def can_fall_back(exc: GatewayError) -> bool:
     """Whether another target may succeed where this one failed.
 
     Retryable failures (429, 5xx, timeouts, connection errors) and open circuits, yes. An
-    upstream's own 401/403/404 (a bad key or an unknown model there) and a context-window
-    error (another model may have a larger one), yes. A request the client got wrong, no.
+    upstream that refused the gateway's credentials or does not know the model (its 404),
+    a context-window error (another model may have a larger one) and an answer past the
+    config's ``limits`` (before a stream's first chunk), yes. A request the client got
+    wrong, no.
     """
     if exc.retryable or isinstance(exc, CircuitOpenError):
         return True
     if isinstance(exc, UpstreamError):
-        return exc.status in (401, 403, 404) or exc.code == "context_length_exceeded"
+        return exc.status == 404 or exc.code in _FALL_BACK_CODES
     return False

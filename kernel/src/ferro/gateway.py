@@ -54,6 +54,10 @@ log = logging.getLogger("ferro.gateway")
 #: The older gateway's cache, configured as a plugin: read as the ``cache`` section.
 LEGACY_CACHE_PLUGIN = "response-cache"
 
+#: What a plugin instance may run in a request (an entry whose plugin has none of these
+#: holds settings its plugin reads in ``configure_app``, such as ``webhooks``).
+_STEPS = (*STAGES, "on_chunk")
+
 #: How many (operation, model) answers of the route check are remembered.
 _ELIGIBLE_CACHE = 1024
 
@@ -80,6 +84,9 @@ class Gateway:
         self.after: list[PluginStep] = []
         self.on_chunk: list[ChunkStep] = []
         self.on_error: list[PluginStep] = []
+        #: ``before_attempt(ctx, target)`` of the plugins at ``before_request``, run before
+        #: each upstream call (a limiter per provider).
+        self.gates: list[Callable[[RequestContext, Target], Awaitable[None]]] = []
         #: Plugin instances' own ``exchange_completed(exchange)``, for requests on this config.
         self.listeners: list[Callable[[Exchange], Any]] = []
         self._build_plugins()
@@ -219,6 +226,8 @@ class Gateway:
                 listener = getattr(instance, "exchange_completed", None)
                 if listener is not None:
                     self.listeners.append(listener)
+            if not any(hasattr(instance, step) for step in _STEPS):
+                continue  # settings only, which its plugin reads when the app is configured
             method = getattr(instance, entry.stage, None)
             on_chunk = getattr(instance, "on_chunk", None) if entry.stage == "after_request" \
                 else None
@@ -229,6 +238,10 @@ class Gateway:
                     f"does not run at {entry.stage} (it supports: {', '.join(stages) or 'none'})")
             if method is not None:
                 chains[entry.stage].append((entry.name, method))
+            gate = getattr(instance, "before_attempt", None) \
+                if entry.stage == "before_request" else None
+            if gate is not None and all(g.args[1] is not gate for g in self.gates):
+                self.gates.append(functools.partial(_run_gate, entry.name, gate))
             if on_chunk is not None:
                 self.on_chunk.append((entry.name, on_chunk))
 
@@ -307,14 +320,15 @@ class Gateway:
     # --- the steps a request takes (called by the pipeline) ---------------------------------
 
     def authenticate(self, authorization: str | None) -> Identity | None:
-        """The caller of a ``/v1/*`` request, or None when no keys are configured."""
+        """The caller of a request, or None when no keys are configured."""
         if not self._keys:
             return None
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("missing API key: send it as 'Authorization: Bearer <key>'")
-        digest = hashlib.sha256(token.encode()).digest()
+        # bytes that are not UTF-8 reach us as surrogates: kept, they match no key (a 401)
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         index = self._keys.get(digest)  # looked up by hash: no timing reveals the key
         if index is None:
             raise AuthenticationError("invalid API key")
@@ -400,6 +414,14 @@ async def _run_plugin(name: str, step: Callable[[RequestContext], Awaitable[Any]
                      ctx: RequestContext) -> None:
     try:
         await step(ctx)
+    except Exception as exc:
+        _raise_plugin_failure(name, exc)
+
+
+async def _run_gate(name: str, gate: Callable[[RequestContext, Target], Awaitable[Any]],
+                    ctx: RequestContext, target: Target) -> None:
+    try:
+        await gate(ctx, target)
     except Exception as exc:
         _raise_plugin_failure(name, exc)
 

@@ -75,7 +75,9 @@ def register_commands(cli: click.Group) -> None:
 @hookspec
 def configure_app(app: web.Application, config: Config) -> None:
     """Add routes (``/metrics``, ``/dashboard``), middlewares, or startup and cleanup steps
-    (``app.cleanup_ctx``) to a freshly created gateway app. Called once per app."""
+    (``app.cleanup_ctx``) to a freshly created gateway app. Called once per app. The routes
+    added answer errors in the schema and, when keys are configured, require one, unless
+    marked public with :func:`ferro.public_route`."""
 
 
 @hookspec

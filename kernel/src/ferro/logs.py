@@ -1,42 +1,42 @@
 """Structured logging: one JSON object per line (``LOG_FORMAT=text`` for humans), with
-secrets redacted from every message."""
+secrets redacted from every line.
+
+The formatters :func:`setup_logging` installs scrub each record's final line (message,
+exception text, structured fields; see :mod:`ferro.redaction`) of the provider credentials
+of every config applied (start-up and every reload), and of anything shaped like a
+credential. Every logger's records pass them, the gateway's and its libraries'.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
+from typing import Any
 
 import orjson
 
+from ferro.redaction import scrub as redact
+
 __all__ = ["redact", "setup_logging"]
-
-_SECRET = re.compile(
-    r"(?i)((?:authorization|x-api-key|api-key|api_key)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)"
-    r"([^\s\"',}]+)|([?&]key=)([^&\s\"']+)"
-)
-
-
-def redact(text: str) -> str:
-    """Hide values of authorization headers, api-key fields and ``key=`` query strings."""
-    return _SECRET.sub(lambda m: (m.group(1) or m.group(3)) + "[REDACTED]", text)
 
 
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": record.getMessage(),
         }
         for key, value in getattr(record, "fields", {}).items():
             out[key] = value
         if record.exc_info:
-            out["error"] = redact(self.formatException(record.exc_info))
-        return orjson.dumps(out, default=str).decode()
+            out["error"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return redact(orjson.dumps(out, default=str).decode())
 
 
 class TextFormatter(logging.Formatter):

@@ -245,18 +245,14 @@ class OpenAICompatibleProvider(BaseProvider):
         when they need no attention (the common case: no parsing at all), else the parsed
         chunks (usage, an error, ``[DONE]``, or a chunk this provider adapts)."""
         async with self.open_stream(url, body=body, headers=self.stream_headers) as resp:
-            # sse.iter_frames' buffering, written inline on purpose: relayed through that
+            # The reads are taken here, not through sse.iter_frames: relayed through that
             # generator, each stream took one read and one write more and about 40% more
             # CPU (make bench, stream c=32: 449-486 vs 668-685 us per request).
-            buf = b""
+            reader = self.frame_reader()
             async for piece in resp.content.iter_any():
-                buf = buf + piece if buf else piece
-                if b"\r" in buf:
-                    buf = buf.replace(b"\r\n", b"\n")
-                end = buf.rfind(b"\n\n")
-                if end < 0:
+                frames = reader.feed(piece)
+                if not frames:
                     continue
-                frames, buf = buf[:end + 2], buf[end + 2:]
                 plain, frames = self._split_plain(frames)
                 if plain:
                     yield RawFrames(plain, more=bool(frames))
@@ -267,8 +263,9 @@ class OpenAICompatibleProvider(BaseProvider):
                     yield chunk
                 if done:
                     return
-            if buf.strip():
-                chunks, done = self._chunks(buf.strip(b"\n") + b"\n\n")
+            tail = reader.rest()
+            if tail:
+                chunks, done = self._chunks(tail)
                 for chunk in chunks:
                     yield chunk
                 if done:

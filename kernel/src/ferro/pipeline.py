@@ -29,7 +29,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
@@ -40,7 +40,9 @@ from ferro.errors import GatewayError, InvalidRequestError, RequestTooLargeError
 from ferro.gateway import Gateway
 from ferro.operations import Answer, ChatChunk, Operation, OperationRequest, RawFrames, Usage
 from ferro.streaming import StreamAssembler, replay
+from ferro.tracing import TraceContext
 from ferro.types import Cache, Exchange, RequestContext
+from ferro.validation import check_limits
 
 if TYPE_CHECKING:
     from ferro.events import Events
@@ -145,6 +147,9 @@ class Pipeline:
         self.gateway = gateway
         self.events = events
         gateway.watch_breakers(events.breaker_changed)
+        #: The error every request still in flight was ended with (see :meth:`stop`).
+        self.stopped: GatewayError | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
     def swap(self, gateway: Gateway) -> Gateway:
         """Serve new requests on ``gateway``; the old one finishes what it has in flight,
@@ -154,35 +159,59 @@ class Pipeline:
         old.retire()
         return old
 
-    async def serve(self, http: web.Request, codec: Codec) -> web.StreamResponse:
+    def stop(self, error: GatewayError) -> None:
+        """End every request in flight now, at the end of a shutdown drain: each is answered
+        ``error``, and a stream that has begun ends with it as its error event."""
+        self.stopped = error
+        for task in self._in_flight:
+            task.cancel()
+
+    def _stopped_here(self) -> GatewayError | None:
+        """In a request that was just cancelled: the error to end it with when :meth:`stop`
+        did it (the cancellation is then spent), or None when its client went away."""
+        if self.stopped is None:
+            return None
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        return self.stopped
+
+    async def serve(self, http: web.Request, codec: Codec,
+                    check: Callable[[web.Request], None] | None = None) -> web.StreamResponse:
+        """Answer ``http`` with ``codec``; ``check`` refuses it first, if it must be (the
+        edge's ``Host`` and ``Content-Type`` checks), as an exchange like any other."""
         gateway = self.gateway  # requests in flight finish on the config they started on
         gateway.enter()
+        task = asyncio.current_task()
+        self._in_flight.add(task)  # type: ignore[arg-type]
         started, t0 = time.time(), time.perf_counter()
         out = _Outcome()
         ctx: RequestContext | None = None
         identity = None
         try:
+            if check is not None:
+                check(http)
             identity = gateway.authenticate(http.headers.get("Authorization"))
             try:
                 raw = await http.read()
             except web.HTTPRequestEntityTooLarge as exc:
                 raise RequestTooLargeError.from_http(exc) from None
             request = codec.parse(raw)
+            check_limits(request, gateway.config.limits)
             gateway.resolve_model(request)
             ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers),
                                  deadline=_deadline(http, gateway),
-                                 client_ip=http.remote or "")
+                                 client_ip=http.remote or "", trace=_trace(http),
+                                 arrived=t0)
             return await self._run(gateway, http, codec, ctx, out, t0)
         except GatewayError as exc:
-            out.fail(exc)
-            resp = codec.error(exc)
-            if ctx is not None:
-                ctx.error = exc
-                if gateway.on_error:
-                    await gateway.run_on_error(ctx)
-                resp.headers.update(_routing_headers(ctx))
-            return await _send(http, resp)
-        except (asyncio.CancelledError, ConnectionResetError):
+            return await _fail(gateway, http, codec, ctx, out, exc)
+        except asyncio.CancelledError:
+            # once a reply has begun, no other can be sent
+            error = self._stopped_here() if out.ttfb is None else None
+            if error is None:  # the client went away
+                out.fail(client_closed())
+                raise
+            return await _fail(gateway, http, codec, ctx, out, error)
+        except ConnectionResetError:
             out.fail(client_closed())
             raise
         except Exception:
@@ -192,6 +221,7 @@ class Pipeline:
             return await _send(http, codec.error(error))
         finally:
             gateway.leave()
+            self._in_flight.discard(task)  # type: ignore[arg-type]
             if self.events.listeners or gateway.listeners:
                 self.events.emit(ctx.exchange(out.status, out.error, out.usage, out.ttfb,
                                               started, t0) if ctx is not None else
@@ -210,7 +240,8 @@ class Pipeline:
         store_key = key if fresh else None
         if fresh:
             gateway.check_route(ctx)
-            result = await gateway.strategy.route(ctx, attempt_for(ctx))
+            result = await gateway.strategy.route(ctx, attempt_for(ctx, gateway.config.limits,
+                                                                  gateway.gates))
         elif ctx.request.stream:
             result = replay(answer)
         else:
@@ -237,6 +268,7 @@ class Pipeline:
         include_usage = ctx.request.include_usage
         usage: Usage | None = None
         error: GatewayError | None = None
+        stopped = False
         pending: list[bytes] = []  # frames that arrived together, sent in one write
 
         def add(chunk: ChatChunk) -> None:
@@ -291,12 +323,16 @@ class Pipeline:
                     except StopAsyncIteration:
                         break
             pending.append(encoder.done())
-        except (asyncio.CancelledError, ConnectionResetError) as exc:  # the client went away
-            out.fail(client_closed())
-            # the breaker is told nothing: a cancellation is no verdict on the upstream
-            await stream.close(exc if isinstance(exc, asyncio.CancelledError)
-                               else asyncio.CancelledError())
-            raise
+        except (asyncio.CancelledError, ConnectionResetError) as exc:
+            error = self._stopped_here() if isinstance(exc, asyncio.CancelledError) else None
+            if error is None:  # the client went away
+                out.fail(client_closed())
+                # the breaker is told nothing: a cancellation is no verdict on the upstream
+                await stream.close(exc if isinstance(exc, asyncio.CancelledError)
+                                   else asyncio.CancelledError())
+                raise
+            stopped = True
+            pending.append(encoder.error(error))
         except (GatewayError, TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = stream.error_from(exc)
             log.warning("stream %s failed after it started: %s", ctx.request_id, error.message)
@@ -305,7 +341,8 @@ class Pipeline:
             log.exception("stream %s failed after it started", ctx.request_id)
             error = GatewayError("internal error; the details have been logged")
             pending.append(encoder.error(error))
-        await stream.close(error)
+        # a stream the shutdown ended is no verdict on the upstream either
+        await stream.close(asyncio.CancelledError() if stopped else error)
         if pending:
             with contextlib.suppress(ConnectionResetError):
                 await resp.write(b"".join(pending))
@@ -326,6 +363,11 @@ class Pipeline:
             if store_key is not None:
                 await _cache_put(gateway, store_key, ctx)
         return resp
+
+
+def _trace(http: web.Request) -> TraceContext:
+    headers = http.headers
+    return TraceContext.from_headers(headers.get("traceparent"), headers.get("tracestate"))
 
 
 #: The header a client sets to bound its request, in seconds.
@@ -360,6 +402,19 @@ def _routing_headers(ctx: RequestContext) -> dict[str, str]:
         headers["X-Ferro-Model"] = target.upstream_model(ctx.request.model)
         headers["X-Ferro-Attempts"] = str(ctx.attempts)
     return headers
+
+
+async def _fail(gateway: Gateway, http: web.Request, codec: Codec, ctx: RequestContext | None,
+                out: _Outcome, error: GatewayError) -> web.Response:
+    """Answer ``error``, after the ``on_error`` plugins when the request was parsed."""
+    out.fail(error)
+    resp = codec.error(error)
+    if ctx is not None:
+        ctx.error = error
+        if gateway.on_error:
+            await gateway.run_on_error(ctx)
+        resp.headers.update(_routing_headers(ctx))
+    return await _send(http, resp)
 
 
 async def _send(http: web.Request, resp: web.Response) -> web.Response:
@@ -488,4 +543,4 @@ def _rejected_exchange(http: web.Request, operation: Operation, identity: Any,
     return Exchange(request_id=request_id(http), operation=operation.name, model="",
                     provider="", stream=False, status=out.status, started=started,
                     duration=time.perf_counter() - t0, error=out.error, identity=identity,
-                    client_ip=http.remote or "")
+                    client_ip=http.remote or "", trace=_trace(http))

@@ -3,7 +3,12 @@
 It resolves settings (config file, then environment), maps model names, answers
 ``supports_model``, caches discovered models, and does the HTTP: one shared session, the
 provider's timeout, and upstream failures turned into :class:`~ferro.errors.UpstreamError`
-with the upstream status, a retryable flag and ``Retry-After`` passed on.
+with the upstream status, a retryable flag and ``Retry-After`` passed on. What an upstream
+sends is bounded by the config's ``limits``: a whole answer by ``max_response_bytes``
+(refused at its Content-Length, or as soon as the bytes read pass it, never buffered past
+it), a stream's events by ``max_frame_bytes`` and the whole stream by
+``max_stream_bytes``. Each provider's credentials are learned by
+:data:`ferro.redaction.SECRETS` when it is built.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import aiohttp
 import attrs
 import orjson
+from aiohttp import hdrs
 
 from ferro.completions import completions_via_chat, stream_completions_via_chat
-from ferro.config import ConfigSource, ProviderSettings, build_options
+from ferro.config import ConfigSource, LimitsConfig, ProviderSettings, build_options
 from ferro.errors import GatewayError, UpstreamError, UpstreamTimeoutError, transport_error
 from ferro.operations import (
     ChatChunk,
@@ -31,8 +37,9 @@ from ferro.operations import (
     CompletionsResponse,
     RawFrames,
 )
+from ferro.redaction import SECRETS
 from ferro.resilience import within
-from ferro.sse import iter_lines, iter_sse
+from ferro.sse import Event, FrameReader, StreamLimitError, iter_lines, iter_sse
 from ferro.types import ModelInfo
 
 __all__ = ["CALL", "BaseProvider", "CallScope", "NoOptions", "relay_headers"]
@@ -51,16 +58,26 @@ _CONTEXT_MARKERS = (
 )
 
 
+_DEFAULT_LIMITS = LimitsConfig()
+
+
 @attrs.define(slots=True)
 class CallScope:
     """One upstream call as the attempt helper sets it up: where the response headers
-    worth relaying go, and the target's time limits (seconds, None: the provider's own
-    ``timeout``) for connecting, for the first byte of the answer and for all of it."""
+    worth relaying go, the target's time limits (seconds, None: the provider's own
+    ``timeout``) for connecting, for the first byte of the answer and for all of it, the
+    config's size limits, and headers the request carries besides the provider's own.
+    ``sent`` turns true when the HTTP helpers send the request upstream: a failure before
+    it is a failure to translate the request."""
 
     headers: dict[str, str]
     connect: float | None = None
     first_byte: float | None = None
     total: float | None = None
+    limits: LimitsConfig = _DEFAULT_LIMITS
+    sent: bool = False
+    #: Headers every upstream request of the call carries (the trace context).
+    outgoing: dict[str, str] = attrs.Factory(dict)
 
 
 #: The call in progress (set per attempt by :mod:`ferro.attempt`; None outside one).
@@ -132,6 +149,7 @@ class BaseProvider:
         self.api_key = settings.api_key or ""
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self.options: Any = settings.options
+        SECRETS.learn_provider(settings.api_key, settings.headers, settings.base_url)
         t = settings.timeout or None
         # A whole answer must arrive within the timeout. A stream's reads are watched by a
         # _StallWatch instead of sock_read, which would re-arm a timer on every read.
@@ -291,12 +309,14 @@ class BaseProvider:
         """Send a request and return the answer's bytes, or raise an UpstreamError."""
         data = orjson.dumps(body) if body is not None else None
         timeout, first_byte = self.call_timeouts(False)
+        limit = _sending().max_response_bytes
         try:
             resp = await within(first_byte, self.session.request(  # type: ignore[union-attr]
-                method, url, data=data, headers=headers, params=params, timeout=timeout),
+                method, url, data=data, headers=_outgoing(headers), params=params,
+                timeout=timeout),
                 lambda: self.no_response(first_byte))
             async with resp:
-                raw = await resp.read()
+                raw = await self.read_body(resp, limit)
                 if resp.status >= 400:
                     raise self.upstream_error(resp.status, raw, resp.headers)
                 relay_headers(resp.headers)
@@ -305,6 +325,30 @@ class BaseProvider:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise self.transport_error(exc) from exc
         return raw
+
+    async def read_body(self, resp: aiohttp.ClientResponse, limit: int) -> bytes:
+        """The whole body of ``resp``, or a 502 as soon as its Content-Length or the bytes
+        read pass ``limit`` (the connection is closed: the rest is never read)."""
+        length = resp.content_length
+        if length is not None and length > limit:
+            self._too_large(resp, limit)
+        if length is not None and hdrs.CONTENT_ENCODING not in resp.headers:
+            return await resp.read()  # exactly Content-Length bytes
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():  # decompressed: count what it makes
+            size += len(chunk)
+            if size > limit:
+                self._too_large(resp, limit)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _too_large(self, resp: aiohttp.ClientResponse, limit: int) -> NoReturn:
+        resp.close()
+        raise UpstreamError(
+            f"{self.name} answered with more than limits.max_response_bytes ({limit} bytes)",
+            status=502, provider=self.name, code="upstream_response_too_large",
+            retryable=False)
 
     def no_response(self, limit: float) -> UpstreamTimeoutError:
         """The error for response headers that did not come within ``limit`` seconds."""
@@ -330,9 +374,11 @@ class BaseProvider:
         so the next call does not open (and TLS-handshake) a new connection."""
         limit = self.settings.timeout or None
         timeout, first_byte = self.call_timeouts(True)
+        data = orjson.dumps(body)
+        max_body = _sending().max_response_bytes
         try:
             resp = await within(first_byte, self.session.post(  # type: ignore[union-attr]
-                url, data=orjson.dumps(body), headers=headers, params=params, timeout=timeout),
+                url, data=data, headers=_outgoing(headers), params=params, timeout=timeout),
                 lambda: self.no_response(first_byte))
         except GatewayError:
             raise
@@ -342,12 +388,16 @@ class BaseProvider:
         finished = False
         try:
             if resp.status >= 400:
-                raise self.upstream_error(resp.status, await resp.read(), resp.headers)
+                raise self.upstream_error(resp.status, await self.read_body(resp, max_body),
+                                          resp.headers)
             relay_headers(resp.headers)
             yield resp
             finished = True
         except GatewayError:
             raise
+        except StreamLimitError as exc:
+            raise UpstreamError(f"{self.name}: {exc}", status=502, provider=self.name,
+                                code=exc.code, retryable=False) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             stalled = watch is not None and watch.fired
             raise self.transport_error(TimeoutError() if stalled else exc) from exc
@@ -359,15 +409,28 @@ class BaseProvider:
             else:
                 resp.release()
 
+    @staticmethod
+    def frame_reader(separator: bytes = b"\n\n") -> FrameReader:
+        """A reader of a stream's frames (``separator``: a blank line for SSE, a newline
+        for NDJSON) within the current call's limits. Make it when the stream is opened:
+        the call's limits are known until its first chunk."""
+        limits = _call_limits()
+        return FrameReader(limits.max_frame_bytes, limits.max_stream_bytes, separator)
+
+    def sse_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+        """``(event, data)`` for each event of a streamed SSE reply (see
+        :func:`ferro.sse.iter_sse`), within the call's limits."""
+        return iter_sse(resp.content, self.frame_reader())
+
     async def iter_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
         """The decoded JSON events of a streamed reply: SSE when it is ``text/event-stream``,
         else newline-delimited JSON. Bad JSON is a 502 UpstreamError."""
         if resp.content_type == "text/event-stream":
-            async for _event, data in iter_sse(resp.content):
+            async for _event, data in self.sse_events(resp):
                 if data and data != b"[DONE]":
                     yield self.decode_json(data)
             return
-        async for line in iter_lines(resp.content):
+        async for line in iter_lines(resp.content, self.frame_reader(b"\n")):
             yield self.decode_json(line)
 
     def decode_json(self, raw: bytes) -> Any:
@@ -459,6 +522,29 @@ class BaseProvider:
             "choices": [],
             "usage": usage,
         })
+
+
+def _call_limits() -> LimitsConfig:
+    """The current call's size limits (the defaults outside a call)."""
+    scope = CALL.get()
+    return _DEFAULT_LIMITS if scope is None else scope.limits
+
+
+def _outgoing(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """``headers`` with the current call's own (the trace context) added."""
+    scope = CALL.get()
+    if scope is None or not scope.outgoing:
+        return headers
+    return {**headers, **scope.outgoing} if headers else scope.outgoing
+
+
+def _sending() -> LimitsConfig:
+    """:func:`_call_limits`, noting that the current call's request is going upstream now."""
+    scope = CALL.get()
+    if scope is None:
+        return _DEFAULT_LIMITS
+    scope.sent = True
+    return scope.limits
 
 
 #: How long a finished stream's connection waits for the end of the upstream's body.

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ferro.errors import GatewayError
     from ferro.pricing import Price, Pricing
     from ferro.resilience import CircuitBreaker
+    from ferro.tracing import TraceContext
 
 __all__ = [
     "Attempt",
@@ -214,6 +215,10 @@ class RequestContext:
     deadline: float | None = None
     #: The target that answered, or failed last (None before any call).
     target: Target | None = None
+    #: The ``time.perf_counter()`` of the request's arrival (calls are timed from it).
+    arrived: float = 0.0
+    #: The W3C trace the request belongs to, and its span in the gateway.
+    trace: TraceContext | None = None
     #: The address the request came from (the TCP peer; a rate limiter that trusts
     #: proxies reads ``X-Forwarded-For`` from ``headers`` itself).
     client_ip: str = ""
@@ -283,6 +288,7 @@ class RequestContext:
             identity=self.identity,
             user=self.request.user,
             client_ip=self.client_ip,
+            trace=self.trace,
             targets=self.tried,
             attempts=self.attempts,
             calls=self.calls,
@@ -360,6 +366,10 @@ class Call:
     #: 200, or the failure's status and code.
     status: int = 200
     error: str | None = None
+    #: The call's span in the request's trace (sent upstream in ``traceparent``).
+    span_id: str | None = None
+    #: The target's provider type (``openai`` for a target named ``openai-eu``).
+    kind: str = ""
 
 
 @attrs.define(slots=True, eq=False)
@@ -387,6 +397,7 @@ class Exchange:
     identity: Identity | None = None
     user: str | None = None
     client_ip: str = ""
+    trace: TraceContext | None = None
     #: Targets tried, in order, and the number of provider calls made.
     targets: list[str] = attrs.Factory(list)
     attempts: int = 0

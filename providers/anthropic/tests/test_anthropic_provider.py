@@ -154,8 +154,8 @@ async def test_refused_requests_never_reach_upstream(fake_upstream, anthropic_at
 
 @pytest.mark.parametrize(("status", "kind", "expect_status", "retryable"), [
     (400, "invalid_request_error", 400, False),
-    (401, "authentication_error", 401, False),
-    (403, "permission_error", 403, False),
+    (401, "authentication_error", 502, False),  # the gateway's key was refused
+    (403, "permission_error", 502, False),
     (404, "not_found_error", 404, False),
     (413, "request_too_large", 413, False),
     (429, "rate_limit_error", 429, True),
@@ -230,7 +230,7 @@ async def test_health_check_fails_on_a_bad_key(fake_upstream, anthropic_at):
     upstream = await fake_upstream({"GET /v1/models": (401, body)})
     with pytest.raises(UpstreamError) as info:
         await anthropic_at(upstream).check_health()
-    assert info.value.status == 401
+    assert (info.value.status, info.value.upstream_status) == (502, 401)
 
 
 def test_key_and_base_url_come_from_the_environment():

@@ -236,7 +236,7 @@ def err(code, status, message="m", details=()):
 @pytest.mark.parametrize(("http", "payload", "status", "code", "retry_after"), [
     (400, err(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [
         {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-         "domain": "googleapis.com"}]), 401, "invalid_api_key", None),
+         "domain": "googleapis.com"}]), 401, None, None),
     (429, err(429, "RESOURCE_EXHAUSTED", "quota", [
         {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37.2s"}]),
      429, None, "38"),

@@ -157,7 +157,8 @@ async def test_stream_cut_before_finish_reason_is_an_error_not_a_short_answer(
     assert "finishReason" in info.value.message
 
 
-async def test_a_bad_key_is_a_401_even_though_gemini_says_400(fake_upstream, gemini_at):
+async def test_a_bad_key_is_refused_credentials_even_though_gemini_says_400(fake_upstream,
+                                                                           gemini_at):
     error = {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
                        "status": "INVALID_ARGUMENT", "details": [
                            {"@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -165,8 +166,8 @@ async def test_a_bad_key_is_a_401_even_though_gemini_says_400(fake_upstream, gem
     upstream = await fake_upstream({"POST /v1beta/models/{call}": (400, error)})
     with pytest.raises(UpstreamError) as info:
         await gemini_at(upstream).chat(request())
-    assert info.value.status == 401
-    assert info.value.code == "invalid_api_key"
+    assert (info.value.status, info.value.upstream_status) == (502, 401)
+    assert info.value.code == "upstream_auth_error"
     assert "API key not valid" in info.value.message
 
 

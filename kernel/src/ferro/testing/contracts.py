@@ -190,11 +190,13 @@ class ProviderContract:
         assert info.value.retryable
 
     async def test_auth_error_is_not_retryable(self, upstream_with, provider_for):
+        """A refused key is the gateway's failure, not the caller's: a 502 naming it."""
         upstream = await upstream_with(self._error_handler(401))
         provider = provider_for(upstream)
         with pytest.raises(UpstreamError) as info:
             await provider.chat(self.chat_request())
-        assert info.value.status == 401
+        assert (info.value.status, info.value.code) == (502, "upstream_auth_error")
+        assert info.value.upstream_status == 401
         assert not info.value.retryable
 
     async def test_invalid_json_is_a_502(self, upstream_with, provider_for):

@@ -255,8 +255,12 @@ def document_block(part: Mapping[str, Any]) -> dict[str, Any]:
 
 def assistant_blocks(message: Mapping[str, Any], i: int) -> list[dict[str, Any]]:
     """Thinking blocks sent back (``thinking_blocks``), text, then ``tool_use`` blocks."""
+    thinking = message.get("thinking_blocks") or ()
+    if not isinstance(thinking, list | tuple):
+        raise InvalidRequestError(f"messages[{i}].thinking_blocks must be an array",
+                                  param=f"messages[{i}].thinking_blocks")
     blocks: list[dict[str, Any]] = [
-        dict(b) for b in message.get("thinking_blocks") or ()
+        dict(b) for b in thinking
         if isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")]
     for part in wire.content_parts(message.get("content")):
         if part.get("type") == "text" and part.get("text"):

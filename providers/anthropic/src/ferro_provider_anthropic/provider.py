@@ -17,7 +17,6 @@ from ferro import (
     ModelInfo,
     ProviderSettings,
     UpstreamError,
-    iter_sse,
     wire,
 )
 
@@ -82,7 +81,7 @@ class AnthropicProvider(BaseProvider):
         fallback_id, created = wire.new_id(), int(time.time())
         async with self.open_stream(self.messages_url, body=native,
                                     headers=self.stream_headers) as resp:
-            async for event, data in iter_sse(resp.content):
+            async for event, data in self.sse_events(resp):
                 if data is None:
                     continue
                 payload = self.decode_json(data)

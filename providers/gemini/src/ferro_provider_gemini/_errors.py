@@ -31,7 +31,8 @@ _STATUS = {
     "DEADLINE_EXCEEDED": 504,
 }
 #: ErrorInfo reasons of a bad or missing key: Gemini answers them with 400 INVALID_ARGUMENT,
-#: but they are authentication failures (401, and another target may have a good key).
+#: but they are a refusal of the gateway's key (a 401, which the kernel answers as a 502
+#: ``upstream_auth_error``; another target may have a good key).
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_NOT_FOUND"})
 #: How Gemini words a prompt over the model's input limit.
 _CONTEXT_MARKERS = ("exceeds the maximum number of tokens", "input token count")
@@ -67,7 +68,7 @@ def error_facts(status: int, payload: Any) -> ErrorFacts:
     reasons = {d.get("reason") for d in details}
     code = None
     if reasons & _AUTH_REASONS:
-        status, code = 401, "invalid_api_key"
+        status = 401
     elif status < 400:  # an error event inside a 200 stream: the body says what it is
         body_code = error.get("code")
         status = body_code if isinstance(body_code, int) and body_code >= 400 else (

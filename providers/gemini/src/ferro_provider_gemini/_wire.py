@@ -72,7 +72,7 @@ def to_gemini_contents(
         elif role == "user":
             _append(contents, "user", _user_parts(message.get("content"), provider, where))
         elif role == "assistant":
-            _append(contents, "model", _assistant_parts(message, names, sign))
+            _append(contents, "model", _assistant_parts(message, names, sign, where))
         elif role == "tool":
             call_id = message.get("tool_call_id") or ""
             name = names.get(call_id)
@@ -148,7 +148,7 @@ def _user_parts(content: Any, provider: str, where: str) -> list[dict[str, Any]]
 
 
 def _assistant_parts(message: dict[str, Any], names: dict[str, str],
-                     sign: bool) -> list[dict[str, Any]]:
+                     sign: bool, where: str) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     text = wire.text_of(message.get("content"))
     if text:
@@ -158,7 +158,7 @@ def _assistant_parts(message: dict[str, Any], names: dict[str, str],
     if legacy:
         calls.append({"type": "function", "function": legacy})
     first = True
-    for call in calls:
+    for k, call in enumerate(calls):
         fn = call.get("function") or {}
         name = fn.get("name") or ""
         function_call: dict[str, Any] = {"name": name,
@@ -169,8 +169,7 @@ def _assistant_parts(message: dict[str, Any], names: dict[str, str],
             if not call_id.startswith(SYNTHETIC_ID_PREFIX):
                 function_call["id"] = call_id
         part: dict[str, Any] = {"functionCall": function_call}
-        signature = ((call.get("extra_content") or {}).get("google") or {}).get(
-            "thought_signature")
+        signature = _thought_signature(call, f"{where}.tool_calls[{k}]")
         if signature:
             part["thoughtSignature"] = signature
         elif first and sign:
@@ -178,6 +177,18 @@ def _assistant_parts(message: dict[str, Any], names: dict[str, str],
         first = False
         parts.append(part)
     return parts
+
+
+def _thought_signature(call: dict[str, Any], where: str) -> str | None:
+    """The ``extra_content.google.thought_signature`` Gemini gave a tool call (sent back
+    with it), or None."""
+    extra = call.get("extra_content") or {}
+    google = (extra.get("google") or {}) if isinstance(extra, dict) else None
+    if not isinstance(google, dict) or not isinstance(google.get("thought_signature", ""), str):
+        raise InvalidRequestError(f'{where}.extra_content must be {{"google": '
+                                  '{"thought_signature": "<a string>"}}',
+                                  param=f"{where}.extra_content")
+    return google.get("thought_signature")
 
 
 def _function_response(name: str, content: Any, provider: str, where: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from ferro import (
     ModelInfo,
     ProviderSettings,
     UpstreamError,
-    iter_sse,
 )
 from ferro.embeddings import embed_in_batches, embeddings_response, text_inputs
 
@@ -98,7 +97,7 @@ class GeminiProvider(BaseProvider):
         url = self._model_url(model, "streamGenerateContent")
         async with self.open_stream(url, body=body, headers=self.headers,
                                     params={"alt": "sse"}) as resp:
-            async for _, data in iter_sse(resp.content):
+            async for _, data in self.sse_events(resp):
                 if not data:
                     continue
                 payload = self.decode_json(data)
