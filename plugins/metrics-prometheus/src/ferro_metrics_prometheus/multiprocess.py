@@ -1,0 +1,41 @@
+"""Several gateway processes serving one port (``ferrogw serve --workers N``):
+prometheus-client's multiprocess mode.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set in every process's environment before it starts, each
+process writes its metrics to files of its own in that directory, and a scrape of any of
+them collects all the files, so one scrape is the whole gateway's. The directory must exist
+and be emptied before the processes start (files a previous run left are counted too).
+When a process exits, its server calls :func:`mark_process_dead` with its pid, which drops
+its circuit-breaker series (its counters and histograms are kept, so totals never fall).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ferro import ConfigError
+from prometheus_client import multiprocess
+
+__all__ = ["ENV_VAR", "mark_process_dead", "multiprocess_dir"]
+
+ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of multiprocess mode, or None when it is off. Raises ConfigError when
+    the variable names no directory."""
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        return None
+    if not os.path.isdir(path):
+        raise ConfigError(f"{ENV_VAR}={path} is not a directory: create it (empty) before "
+                          "the gateway starts, or unset it to serve one process's metrics")
+    return path
+
+
+def mark_process_dead(pid: int) -> None:
+    """Forget the live-only series of gateway process ``pid``, which has exited (nothing to
+    do outside multiprocess mode)."""
+    path = multiprocess_dir()
+    if path is not None:
+        multiprocess.mark_process_dead(pid, path)
