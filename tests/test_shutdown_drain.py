@@ -5,16 +5,12 @@ exits 0 within the timeout and a small margin."""
 
 import asyncio
 import signal
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 from aiohttp import web
 
-FERROGW = str(Path(sys.executable).with_name("ferrogw"))
 SHUTDOWN_TIMEOUT = 2.0
 #: How long after the timeout the process may take to exit.
 MARGIN = 1.0
@@ -43,37 +39,6 @@ async def upstream_chat(request):
     return resp
 
 
-@pytest.fixture
-async def gateway_process(tmp_path, unused_tcp_port):
-    """``process, url = await gateway_process(config_yaml)``: `ferrogw serve`, answering;
-    killed after the test if it is still running."""
-    processes = []
-
-    async def start(config_text):
-        config = tmp_path / "gateway.yaml"
-        config.write_text(config_text)
-        process = await asyncio.create_subprocess_exec(
-            FERROGW, "serve", "--config", str(config), "--port", str(unused_tcp_port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        processes.append(process)
-        url = f"http://127.0.0.1:{unused_tcp_port}"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(url + "/health/live") as resp:
-                        if resp.status == 200:
-                            return process, url
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-        raise AssertionError("ferrogw did not start")
-
-    yield start
-    for process in processes:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 async def refused(url):
     """Whether a new connection to ``url`` is refused within a second."""
     host, port = url.removeprefix("http://").split(":")
@@ -87,9 +52,9 @@ async def refused(url):
     return False
 
 
-async def test_sigterm_drains_then_ends_what_outlives_the_timeout(fake_upstream, gateway_process):
+async def test_sigterm_drains_then_ends_what_outlives_the_timeout(fake_upstream, ferrogw):
     upstream = await fake_upstream({"POST /v1/chat/completions": upstream_chat})
-    process, url = await gateway_process(
+    process, url = await ferrogw(
         f"providers:\n  openai: {{api_key: k, base_url: '{upstream.url}/v1'}}\n"
         "targets:\n  - virtual_key: openai\n"
         f"server:\n  shutdown_timeout: {SHUTDOWN_TIMEOUT}s\n")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 from aiohttp import web
-from ferro.testing import sse_body
+from ferro.testing import needs_redis, sse_body
 
 FERROGW = str(Path(sys.executable).with_name("ferrogw"))
 
@@ -91,14 +90,6 @@ async def test_identical_requests_make_no_second_upstream_call(openai_client, fa
     assert calls(upstream, "/v1/embeddings") == 1
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,7 +116,7 @@ async def _serve(tmp_path, name, cfg):
     raise AssertionError(f"gateway {name} did not start")
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis server at 127.0.0.1:6379")
+@needs_redis
 async def test_two_gateway_processes_share_the_redis_cache(fake_upstream, tmp_path):
     import redis.asyncio as aioredis
 

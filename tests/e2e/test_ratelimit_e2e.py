@@ -12,8 +12,9 @@ import aiohttp
 import openai
 import pytest
 import redis.asyncio as aioredis
+from ferro.testing import needs_redis
 
-from tests.e2e.test_cache_e2e import _redis_up, _serve, calls, openai_upstream
+from tests.e2e.test_cache_e2e import _serve, calls, openai_upstream
 
 REDIS = "redis://127.0.0.1:6379/0"
 KEY = "sk-e2e-ratelimit"
@@ -43,7 +44,7 @@ async def post(session, url):
         return resp.status, resp.headers
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis server at 127.0.0.1:6379")
+@needs_redis
 async def test_two_gateway_processes_enforce_one_limit_through_redis(fake_upstream, tmp_path):
     upstream = await fake_upstream(openai_upstream())
     prefix = f"ferro-test:{uuid.uuid4().hex}:"

@@ -4,29 +4,20 @@ Redis that is down."""
 
 import asyncio
 import logging
-import socket
 import uuid
 
 import pytest
 import redis.asyncio as aioredis
 from ferro import CacheEntry
 from ferro.app import PIPELINE
-from ferro.testing import stub_config
+from ferro.testing import REDIS_URL, needs_redis, stub_config
 from ferro_cache_redis import RedisCache
 
-URL = "redis://127.0.0.1:6379/0"
+URL = REDIS_URL
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _redis_up(), reason="no Redis server at 127.0.0.1:6379")
+pytestmark = needs_redis
 
 
 @pytest.fixture

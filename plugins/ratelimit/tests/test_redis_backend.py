@@ -5,13 +5,13 @@ a Redis that is down or hangs."""
 
 import asyncio
 import logging
-import socket
 import time
 import uuid
 
 import pytest
 import redis.asyncio as aioredis
 from ferro import ChatRequest, Duration, Identity, RateLimitError, RequestContext
+from ferro.testing import REDIS_URL, needs_redis
 from ferro_ratelimit import Limit, Options, RateLimit
 from ferro_ratelimit.buckets import Policy
 from ferro_ratelimit.options import RedisOptions
@@ -22,18 +22,7 @@ from ferro_ratelimit.redis_backend import (
     RedisBackend,
 )
 
-URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-needs_redis = pytest.mark.skipif(not _redis_up(), reason="no Redis server at 127.0.0.1:6379")
+URL = REDIS_URL
 
 
 @pytest.fixture

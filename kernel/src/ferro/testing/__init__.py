@@ -22,6 +22,7 @@ from __future__ import annotations
 from ferro.testing._aioresponses import patch_aioresponses
 from ferro.testing.contracts import ProviderContract, StrategyContract
 from ferro.testing.helpers import (
+    REDIS_URL,
     FakeUpstream,
     RecordedRequest,
     as_config,
@@ -33,6 +34,7 @@ from ferro.testing.helpers import (
     http_session,
     installed_plugins,
     make_provider,
+    needs_redis,
     openai_client,
     single_provider,
     sse_body,
@@ -43,6 +45,7 @@ from ferro.testing.openai_contract import OpenAICompatibleContract
 from ferro.testing.stub import StubOptions, StubProvider
 
 __all__ = [
+    "REDIS_URL",
     "FakeUpstream",
     "OpenAICompatibleContract",
     "ProviderContract",
@@ -59,6 +62,7 @@ __all__ = [
     "http_session",
     "installed_plugins",
     "make_provider",
+    "needs_redis",
     "openai_client",
     "patch_aioresponses",
     "single_provider",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -234,3 +235,21 @@ async def collect(stream: Any) -> list[dict[str, Any]]:
         for chunk in item.chunks() if isinstance(item, RawFrames) else (item,):
             out.append(chunk.as_dict())
     return out
+
+
+# --- the machine's Redis ------------------------------------------------------------------
+
+#: The Redis the tests of Redis backends use.
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+#: Marks a test that needs the Redis at :data:`REDIS_URL`: skipped, saying so, without one.
+needs_redis = pytest.mark.skipif(not _redis_answers(), reason="no Redis server at 127.0.0.1:6379")
