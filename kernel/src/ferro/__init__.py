@@ -5,6 +5,7 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 """
 
 from ferro import embeddings, json_tool, wire
+from ferro.app import PIPELINE, PLUGIN_MANAGER, REQUEST_LOG, STORES, reload, request_identity
 from ferro.caching import CacheEntry, CacheOptions, ResponseCache
 from ferro.config import (
     Condition,
@@ -15,6 +16,7 @@ from ferro.config import (
     RetryConfig,
     StrategyConfig,
     TimeoutConfig,
+    build_options,
     load_config,
     parse_config,
 )
@@ -36,6 +38,7 @@ from ferro.errors import (
     can_fall_back,
 )
 from ferro.hookspecs import hookimpl
+from ferro.keys import KeyRing, scopes_allow
 from ferro.openai_compat import OpenAICompatibleProvider
 from ferro.operations import (
     CHAT,
@@ -54,13 +57,25 @@ from ferro.operations import (
     RawFrames,
     Usage,
 )
-from ferro.pipeline import routable_header
+from ferro.pipeline import Pipeline, routable_header
 from ferro.plugins import make_plugin_manager
 from ferro.pricing import TIERS, Price, Pricing
 from ferro.provider import BaseProvider, NoOptions
-from ferro.resilience import BreakerState
+from ferro.resilience import BreakerState, backoff_delay, retry_after_seconds
 from ferro.routing import no_target, target_named, try_in_order
 from ferro.sse import iter_sse
+from ferro.storage import (
+    SCOPES,
+    ConfigVersion,
+    KeyRecord,
+    KeyUsage,
+    LogFilter,
+    LogRow,
+    LogStats,
+    Storage,
+    Stores,
+)
+from ferro.tracing import TraceContext
 from ferro.types import (
     Attempt,
     Cache,
@@ -81,6 +96,14 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "hookimpl",
     "make_plugin_manager",
     "public_route",
+    # the running app, for plugins that add routes or listeners
+    "PIPELINE",
+    "PLUGIN_MANAGER",
+    "REQUEST_LOG",
+    "STORES",
+    "Pipeline",
+    "reload",
+    "request_identity",
     # contracts
     "Attempt",
     "Cache",
@@ -95,10 +118,26 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "RequestContext",
     "Target",
     "routable_header",
+    "TraceContext",
     "BreakerState",
     "Price",
     "Pricing",
     "TIERS",
+    # storage and keys
+    "SCOPES",
+    "ConfigVersion",
+    "KeyRecord",
+    "KeyRing",
+    "KeyUsage",
+    "LogFilter",
+    "LogRow",
+    "LogStats",
+    "Storage",
+    "Stores",
+    "scopes_allow",
+    # resilience helpers
+    "backoff_delay",
+    "retry_after_seconds",
     # caching
     "CacheEntry",
     "CacheOptions",
@@ -152,6 +191,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "Duration",
     "OptionError",
     "ProviderSettings",
+    "build_options",
     "RetryConfig",
     "StrategyConfig",
     "TimeoutConfig",

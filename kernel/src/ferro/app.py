@@ -33,12 +33,17 @@ from ferro.errors import GatewayError, RequestTooLargeError
 from ferro.events import Events
 from ferro.gateway import Gateway
 from ferro.health import Health
+from ferro.keys import KeyRing
 from ferro.pipeline import REQUEST_ID, Pipeline, request_id
 from ferro.plugins import FerroPluginManager
 from ferro.registry import Registry, build_registry
+from ferro.request_log import RequestLogWriter
 from ferro.routes.openai import CODECS, json_error
+from ferro.storage import Stores, open_stores
+from ferro.types import Identity
 
-__all__ = ["EDGE", "HEALTH", "PIPELINE", "REQUEST_ID", "create_app", "reload"]
+__all__ = ["EDGE", "HEALTH", "PIPELINE", "REQUEST_ID", "REQUEST_LOG", "STORES", "create_app",
+           "reload", "request_identity"]
 
 log = logging.getLogger("ferro.app")
 
@@ -49,6 +54,9 @@ ENV = web.AppKey("ferro_env", Mapping)
 SESSION = web.AppKey("ferro_session", aiohttp.ClientSession)
 EDGE = web.AppKey("ferro_edge", Edge)
 HEALTH = web.AppKey("ferro_health", Health)
+STORES = web.AppKey("ferro_stores", Stores)
+REQUEST_LOG = web.AppKey("ferro_request_log", RequestLogWriter)
+IDENTITY = web.RequestKey("ferro_identity", Identity)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -85,6 +93,7 @@ def create_app(
     app.router.add_get("/health/live", json_errors(health.live))
     app.router.add_get("/health/ready", json_errors(health.ready) if config.server.public_readiness
                        else guarded(health.ready))
+    app.cleanup_ctx.append(_storage)  # opened first, closed last
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(_stamper(pipeline, health))
     ours = {id(route) for route in app.router.routes()}
@@ -118,6 +127,32 @@ def _codec_route(pipeline: Pipeline, edge: Edge, codec: Any) -> Handler:
         return await pipeline.serve(request, codec, edge.check_json)
 
     return handler
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    """Open the stores the config and environment choose; with a key store, check stored
+    keys; with a request-log store, write a row per exchange. At shutdown (after the last
+    exchange is out), write what is queued and close them."""
+    pipeline = app[PIPELINE]
+    stores = app[STORES] = await open_stores(pipeline.gateway.config, app[REGISTRY].storage,
+                                             app[ENV])
+    writer = None
+    try:
+        if stores.keys is not None:
+            pipeline.keys = KeyRing(stores.keys)
+            await pipeline.keys.start(app[ENV])
+            pipeline.events.listeners.append(pipeline.keys.record)
+        if stores.request_logs is not None:
+            writer = app[REQUEST_LOG] = RequestLogWriter(stores.request_logs)
+            writer.start()
+            pipeline.events.listeners.append(writer.record)
+        yield
+    finally:
+        if writer is not None:
+            await writer.aclose()
+        if pipeline.keys is not None:
+            await pipeline.keys.aclose()
+        await stores.close()
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
@@ -162,7 +197,8 @@ def json_errors(handler: Handler) -> Handler:
 
 def guarded(handler: Handler, *, key: bool = True) -> Handler:
     """``handler`` behind the edge checks and, when ``key``, the API key (when keys are
-    configured), answering in the one error schema."""
+    configured; the caller is then ``request_identity(request)``), answering in the one
+    error schema."""
     answer = json_errors(handler)
 
     @functools.wraps(handler)
@@ -170,12 +206,18 @@ def guarded(handler: Handler, *, key: bool = True) -> Handler:
         try:
             request.app[EDGE].check(request)
             if key:
-                request.app[PIPELINE].gateway.authenticate(request.headers.get("Authorization"))
+                request[IDENTITY] = await request.app[PIPELINE].authenticate(
+                    request.headers.get("Authorization"))
         except GatewayError as exc:
             return json_error(exc)
         return await answer(request)
 
     return admit
+
+
+def request_identity(request: web.Request) -> Identity | None:
+    """The caller of a guarded route (None: no key was needed or sent)."""
+    return request.get(IDENTITY)
 
 
 async def _unrouted(request: web.Request) -> web.Response:
@@ -190,7 +232,7 @@ async def _unrouted(request: web.Request) -> web.Response:
         if allowed and request.method == "OPTIONS" and request.headers.get("Origin") \
                 and request.app[PIPELINE].gateway.cors:
             return web.Response(status=204)
-        request.app[PIPELINE].gateway.authenticate(request.headers.get("Authorization"))
+        await request.app[PIPELINE].authenticate(request.headers.get("Authorization"))
     except GatewayError as exc:
         return json_error(exc)
     if allowed:

@@ -33,12 +33,15 @@ __all__ = [
     "ConfigSource",
     "Duration",
     "LimitsConfig",
+    "LoggingConfig",
     "OptionError",
     "PluginConfig",
     "PriceConfig",
     "ProviderSettings",
     "RetryConfig",
     "ServerConfig",
+    "StorageConfig",
+    "StoreConfig",
     "StrategyConfig",
     "TargetConfig",
     "TimeoutConfig",
@@ -288,6 +291,9 @@ class ServerConfig:
     keepalive_timeout: Duration = attrs.field(default=Duration(75.0), validator=_positive)
     #: Whether ``/health/ready`` answers without an API key when keys are configured.
     public_readiness: bool = True
+    #: Whether ``/v1/*`` is answered without an API key even when stored keys exist (a key
+    #: that is sent is still checked). Off by default: once a key exists, callers need one.
+    open_inference: bool = False
 
 
 @attrs.define
@@ -322,6 +328,40 @@ class CacheConfig:
 
 
 @attrs.define
+class StoreConfig:
+    """One store: a backend registered through ``register_storage`` (``sqlite``,
+    ``postgres``; ``memory`` is SQLite in memory) and its DSN (a file path or URL). Empty
+    means the matching environment variable's, else none (or, under ``ferrogw serve``,
+    SQLite in ``storage.data_dir``)."""
+
+    backend: str = ""
+    dsn: str = ""
+    options: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.define
+class StorageConfig:
+    """Where API keys, config history and request logs are kept."""
+
+    #: The embedded default's directory (``FERRO_DATA_DIR``; ``./ferro-data`` under serve).
+    data_dir: str = ""
+    keys: StoreConfig = attrs.Factory(StoreConfig)
+    config: StoreConfig = attrs.Factory(StoreConfig)
+    request_logs: StoreConfig = attrs.Factory(StoreConfig)
+
+
+@attrs.define
+class LoggingConfig:
+    """Log level and format (``LOG_LEVEL`` and ``LOG_FORMAT`` override them), and the one
+    line per request (logger ``ferro.access``)."""
+
+    level: str = attrs.field(default="info", validator=_one_of(
+        "debug", "info", "warn", "warning", "error", "critical"))
+    format: str = attrs.field(default="json", validator=_one_of("json", "text"))
+    requests: bool = True
+
+
+@attrs.define
 class ConfigSource:
     """Where a config came from, to turn a key path into a file line."""
 
@@ -347,6 +387,8 @@ class Config:
     server: ServerConfig = attrs.Factory(ServerConfig)
     cache: CacheConfig = attrs.Factory(CacheConfig)
     limits: LimitsConfig = attrs.Factory(LimitsConfig)
+    storage: StorageConfig = attrs.Factory(StorageConfig)
+    logging: LoggingConfig = attrs.Factory(LoggingConfig)
     #: Price overrides and additions, by ``model``, ``provider/model`` or ``type/model``.
     pricing: dict[str, PriceConfig] = attrs.Factory(dict)
     source: ConfigSource = attrs.field(factory=lambda: ConfigSource(None), eq=False, repr=False)

@@ -33,7 +33,6 @@ from ferro.config import (
     build_options,
 )
 from ferro.errors import (
-    AuthenticationError,
     ConfigError,
     GatewayError,
     InvalidRequestError,
@@ -319,19 +318,18 @@ class Gateway:
 
     # --- the steps a request takes (called by the pipeline) ---------------------------------
 
-    def authenticate(self, authorization: str | None) -> Identity | None:
-        """The caller of a request, or None when no keys are configured."""
-        if not self._keys:
-            return None
-        scheme, _, token = (authorization or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("missing API key: send it as 'Authorization: Bearer <key>'")
+    @property
+    def requires_key(self) -> bool:
+        """Whether the config lists API keys (``server.api_keys``)."""
+        return bool(self._keys)
+
+    def config_identity(self, token: str) -> Identity | None:
+        """The caller whose key, listed in ``server.api_keys``, is ``token``; else None."""
         # bytes that are not UTF-8 reach us as surrogates: kept, they match no key (a 401)
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         index = self._keys.get(digest)  # looked up by hash: no timing reveals the key
         if index is None:
-            raise AuthenticationError("invalid API key")
+            return None
         return Identity(key_id="cfg-" + digest[:6].hex(), name=f"server.api_keys[{index}]",
                         scopes=frozenset({"inference"}))
 

@@ -36,16 +36,22 @@ import aiohttp
 from aiohttp import web
 
 from ferro.attempt import ChunkStream, attempt_for
-from ferro.errors import GatewayError, InvalidRequestError, RequestTooLargeError
+from ferro.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    RequestTooLargeError,
+)
 from ferro.gateway import Gateway
 from ferro.operations import Answer, ChatChunk, Operation, OperationRequest, RawFrames, Usage
 from ferro.streaming import StreamAssembler, replay
 from ferro.tracing import TraceContext
-from ferro.types import Cache, Exchange, RequestContext
+from ferro.types import Cache, Exchange, Identity, RequestContext
 from ferro.validation import check_limits
 
 if TYPE_CHECKING:
     from ferro.events import Events
+    from ferro.keys import KeyRing
 
 __all__ = ["CACHE_HEADER", "Codec", "Pipeline", "client_closed", "request_id", "routable_header"]
 
@@ -149,7 +155,30 @@ class Pipeline:
         gateway.watch_breakers(events.breaker_changed)
         #: The error every request still in flight was ended with (see :meth:`stop`).
         self.stopped: GatewayError | None = None
+        #: The stored API keys, once storage is open (None: no key store).
+        self.keys: KeyRing | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def authenticate(self, authorization: str | None) -> Identity | None:
+        """The caller: a key of the config's ``server.api_keys`` or a stored key, or None
+        when none is needed and none was sent. A key is needed once the config lists keys,
+        or a key is stored and ``server.open_inference`` is off; a key that is sent is
+        checked whenever keys exist. Raises AuthenticationError (401)."""
+        gateway, ring = self.gateway, self.keys
+        stored = ring is not None and ring.exists
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            if gateway.requires_key or (stored and not gateway.config.server.open_inference):
+                raise AuthenticationError(
+                    "missing API key: send it as 'Authorization: Bearer <key>'")
+            return None
+        identity = gateway.config_identity(token)
+        if identity is None and ring is not None:
+            identity = await ring.identify(token)
+        if identity is None and (gateway.requires_key or stored):
+            raise AuthenticationError("invalid API key")
+        return identity
 
     def swap(self, gateway: Gateway) -> Gateway:
         """Serve new requests on ``gateway``; the old one finishes what it has in flight,
@@ -189,13 +218,15 @@ class Pipeline:
         try:
             if check is not None:
                 check(http)
-            identity = gateway.authenticate(http.headers.get("Authorization"))
+            identity = await self.authenticate(http.headers.get("Authorization"))
             try:
                 raw = await http.read()
             except web.HTTPRequestEntityTooLarge as exc:
                 raise RequestTooLargeError.from_http(exc) from None
             request = codec.parse(raw)
             check_limits(request, gateway.config.limits)
+            if identity is not None and self.keys is not None:
+                self.keys.admit(identity, request.model)
             gateway.resolve_model(request)
             ctx = RequestContext(request, request_id(http), identity, _Headers(http.headers),
                                  deadline=_deadline(http, gateway),

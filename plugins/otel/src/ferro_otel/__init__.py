@@ -10,8 +10,7 @@ import logging
 import os
 
 from aiohttp import web
-from ferro import hookimpl
-from ferro.app import PIPELINE, PLUGIN_MANAGER
+from ferro import PIPELINE, PLUGIN_MANAGER, hookimpl
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace.export import BatchSpanProcessor

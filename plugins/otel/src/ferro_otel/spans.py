@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferro import Call, Exchange, UpstreamError, __version__, hookimpl
-from ferro.tracing import TraceContext
+from ferro import Call, Exchange, TraceContext, UpstreamError, __version__, hookimpl
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider

@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import attrs
-from ferro import RetryConfig
-from ferro.resilience import backoff_delay, retry_after_seconds
+from ferro import RetryConfig, backoff_delay, retry_after_seconds
 
 from ferro_webhooks.events import EVENT_TYPES, Event
 from ferro_webhooks.options import Delivery, Endpoint, Options

@@ -14,9 +14,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from ferro import BreakerState, Config, Exchange, hookimpl
-from ferro.app import PLUGIN_MANAGER
-from ferro.config import build_options
+from ferro import PLUGIN_MANAGER, BreakerState, Config, Exchange, build_options, hookimpl
 
 from ferro_webhooks.delivery import Outbox
 from ferro_webhooks.events import BREAKER_EVENTS, REQUEST_FAILED, breaker_changed, request_failed
