@@ -64,3 +64,42 @@ async def test_an_invalid_config_keeps_the_old_one_serving(ferro_client, stub_pl
         reload(client.app, as_config({**stub_config("a"), "strategy": {"mode": "nope"}}))
     assert client.app[PIPELINE].gateway is before
     assert await content(await client.post("/v1/chat/completions", json=CHAT)) == "still here"
+
+
+class Closable:
+    """A request plugin holding a client that must be closed with its config."""
+
+    closed: list["Closable"] = []
+
+    def __init__(self, options):
+        self.options = options
+
+    async def before_request(self, ctx):
+        return None
+
+    async def aclose(self):
+        Closable.closed.append(self)
+
+
+async def test_a_retired_config_closes_its_plugin_instances(ferro_client, stub_plugins):
+    from ferro import hookimpl
+
+    class Registers:
+        @hookimpl
+        def register_plugins(self, register):
+            register("closable", Closable)
+
+    stub_plugins.register(Registers())
+    Closable.closed.clear()
+    config = {**stub_config("a"), "plugins": [{"name": "closable", "config": {"n": 1}}]}
+    client = await ferro_client(config, pm=stub_plugins)
+    old = client.app[PIPELINE].gateway
+    reload(client.app, as_config({**stub_config("a"),
+                                  "plugins": [{"name": "closable", "config": {"n": 2}}]}))
+    for _ in range(50):
+        if Closable.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert [c.options for c in Closable.closed] == [{"n": 1}] and old._closed
+    await client.close()  # the app's shutdown closes the config in force
+    assert [c.options for c in Closable.closed] == [{"n": 1}, {"n": 2}]

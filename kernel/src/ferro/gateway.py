@@ -88,6 +88,8 @@ class Gateway:
         self.gates: list[Callable[[RequestContext, Target], Awaitable[None]]] = []
         #: Plugin instances' own ``exchange_completed(exchange)``, for requests on this config.
         self.listeners: list[Callable[[Exchange], Any]] = []
+        #: The plugin instances built for this config (each closed with it, if it can be).
+        self._instances: list[Any] = []
         self._build_plugins()
         self.cache: Cache | None = self._build_cache(previous)
         self._keys = {hashlib.sha256(k.encode()).digest(): i
@@ -222,6 +224,7 @@ class Gateway:
                     raise ConfigError(f"{self.config.source.locate((*where, 'config'))}: "
                                       f"plugin {entry.name!r}: {exc}") from None
                 shared[key] = instance
+                self._instances.append(instance)
                 listener = getattr(instance, "exchange_completed", None)
                 if listener is not None:
                     self.listeners.append(listener)
@@ -312,6 +315,13 @@ class Gateway:
         self._closed = True
         for provider in self.providers.values():
             await provider.aclose()
+        for instance in self._instances:
+            close = getattr(instance, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing plugin %r failed", instance)
         close_cache = getattr(self.cache, "aclose", None)
         if close_cache is not None and not self._cache_handed_on:
             await close_cache()
