@@ -4,7 +4,7 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 ``__all__`` is that surface, grouped as README's "For plugin authors" lists it.
 """
 
-from ferro import embeddings, json_tool, wire
+from ferro import embeddings, json_tool, storage_sql, wire
 from ferro.app import PIPELINE, PLUGIN_MANAGER, REQUEST_LOG, STORES, reload, request_identity
 from ferro.caching import CacheEntry, CacheOptions, ResponseCache
 from ferro.config import (
@@ -135,6 +135,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "Storage",
     "Stores",
     "scopes_allow",
+    "storage_sql",
     # resilience helpers
     "backoff_delay",
     "retry_after_seconds",

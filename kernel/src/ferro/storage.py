@@ -64,6 +64,7 @@ STORES = {
 
 EMBEDDED_BACKEND = "sqlite"
 EMBEDDED_FILE = "ferro.db"
+EMBEDDED_DIR = "ferro-data"
 
 
 def utcnow() -> datetime:
@@ -282,7 +283,7 @@ def with_embedded_storage(config: Config, data_dir: str | None = None,
     in ``data_dir`` (else ``storage.data_dir``, ``FERRO_DATA_DIR`` or ``./ferro-data``):
     what ``ferrogw serve`` runs with when ``ferro-storage-sqlite`` is installed."""
     env = os.environ if env is None else env
-    directory = data_dir or config.storage.data_dir or env.get("FERRO_DATA_DIR") or "ferro-data"
+    directory = data_dir or config.storage.data_dir or env.get("FERRO_DATA_DIR") or EMBEDDED_DIR
     path = os.path.join(directory, EMBEDDED_FILE)
     storage = config.storage
     for name, (backend_var, _) in STORES.items():

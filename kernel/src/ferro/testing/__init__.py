@@ -15,6 +15,8 @@ Contract test classes
     strategy package and fill in the few native details; the tests come with them.
     :class:`OpenAICompatibleContract`: ``ProviderContract`` with OpenAI's wire format written,
     for providers that speak OpenAI's dialect; set only the knobs where theirs differs.
+    :class:`StorageContract`: the storage contract every storage backend's tests subclass
+    (with ``POSTGRES_DSN`` and ``needs_postgres`` for backends on the real PostgreSQL).
 """
 
 from __future__ import annotations
@@ -42,14 +44,17 @@ from ferro.testing.helpers import (
     stub_plugins,
 )
 from ferro.testing.openai_contract import OpenAICompatibleContract
+from ferro.testing.storage_contract import POSTGRES_DSN, StorageContract, needs_postgres
 from ferro.testing.stub import StubOptions, StubProvider
 
 __all__ = [
+    "POSTGRES_DSN",
     "REDIS_URL",
     "FakeUpstream",
     "OpenAICompatibleContract",
     "ProviderContract",
     "RecordedRequest",
+    "StorageContract",
     "StrategyContract",
     "StubOptions",
     "StubProvider",
@@ -62,6 +67,7 @@ __all__ = [
     "http_session",
     "installed_plugins",
     "make_provider",
+    "needs_postgres",
     "needs_redis",
     "openai_client",
     "patch_aioresponses",
