@@ -107,7 +107,8 @@ def summarize(stacks: list[tuple[list[str], int]], top: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", choices=("gateway", "floor"), default="gateway")
+    ap.add_argument("--target", choices=("gateway", "production", "floor"), default="gateway",
+                    help="as run.py's targets (production: with the production set on)")
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--duration", type=float, default=10, help="seconds sampled per mode")
     ap.add_argument("--modes", default="nonstream,stream")
@@ -120,7 +121,9 @@ def main() -> int:
     ap.add_argument("--with-listener", action="store_true",
                     help="as run.py's: one exchange_completed listener reading status and usage")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.set_defaults(cache=None)  # run.py's gateway config reads it
     a = ap.parse_args()
+    auth = bench.auth_for(a.target)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not os.access(pyspy, os.X_OK):
         sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -142,8 +145,8 @@ def main() -> int:
         print(f"{a.target} pid {proc.pid} on cpu{procs.proxy_cpu}; upstream {label}; "
               f"load {a.loadgen} c={a.conns}", flush=True)
         for mode in [m.strip() for m in a.modes.split(",") if m.strip()]:
-            bench.preflight(url, mode)
-            load.run(url, mode, 8, 2)  # warmup
+            bench.preflight(url, mode, auth)
+            load.run(url, mode, 8, 2, auth)  # warmup
             raw = out / f"profile-{a.target}-{mode}-c{a.conns}-{stamp}.txt"
             spy = subprocess.Popen(
                 [pyspy, "record", "--pid", str(proc.pid), "--duration", str(round(a.duration)),
@@ -151,7 +154,7 @@ def main() -> int:
                  str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(0.5)  # let py-spy attach before the load starts
             cpu0 = bench.cpu_seconds(proc.pid)
-            res = load.run(url, mode, a.conns, a.duration)
+            res = load.run(url, mode, a.conns, a.duration, auth)
             cpu = bench.cpu_seconds(proc.pid) - cpu0
             try:
                 _, err = spy.communicate(timeout=a.duration + 30)

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Ferro's benchmark (`make bench`): what the gateway costs on top of a bare aiohttp proxy.
 
-Matrix: {direct, floor, gateway} x {nonstream, stream, embeddings} x {--conns} x {--runs}.
+Matrix: {direct, floor, gateway, production, workers} x {nonstream, stream, embeddings} x
+{--conns} x {--runs}.
 
-* direct:  the load generator talks straight to the fake upstream (the baseline).
-* floor:   bench/floor_proxy.py, a bare aiohttp pass-through proxy (the least a Python
-           proxy costs per request).
-* gateway: `ferrogw serve` with the openai provider pointed at the fake upstream
-           (single strategy, no plugins).
+* direct:     the load generator talks straight to the fake upstream (the baseline).
+* floor:      bench/floor_proxy.py, a bare aiohttp pass-through proxy (the least a Python
+              proxy costs per request).
+* gateway:    `ferrogw serve` with the openai provider pointed at the fake upstream
+              (single strategy, no plugins, no access log).
+* production: the same with the production set on: config API keys (the load generator
+              sends one), the Redis rate limit, the metrics plugin and the JSON access log.
+* workers:    the bare gateway served by `--workers` processes (default 2).
 
 The fake upstream is nginx + Lua when installed, else bench/upstream.py. The load generator
 is wrk + bench/chat.lua when installed, else bench/loadgen.py; both check every response
@@ -46,7 +50,9 @@ from loadgen import MODES, request_for  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 EXPECT = {"nonstream": fake.CHECK_CHAT, "stream": fake.CHECK_STREAM,
           "embeddings": fake.CHECK_EMBEDDINGS}
-TARGETS = ("direct", "floor", "gateway")
+TARGETS = ("direct", "floor", "gateway", "production", "workers")
+#: The targets that are the gateway, each compared with the floor.
+GATEWAYS = ("gateway", "production", "workers")
 
 
 def log(msg: str) -> None:
@@ -209,7 +215,9 @@ class Load:
     def __init__(self, kind: str, procs: Procs, timeout: float) -> None:
         self.kind, self.procs, self.timeout = kind, procs, timeout
 
-    def run(self, url: str, mode: str, conns: int, duration: float) -> dict[str, Any]:
+    def run(self, url: str, mode: str, conns: int, duration: float,
+            auth: str = "") -> dict[str, Any]:
+        """``auth``: the ``Authorization`` header every request sends (none when empty)."""
         expect = EXPECT[mode]
         if self.kind == "wrk":
             secs = max(1, round(duration))
@@ -217,10 +225,11 @@ class Load:
                    "--latency", "-s", str(HERE / "chat.lua"), url]
             path, body = request_for(mode)
             env = dict(os.environ, BENCH_PATH=path, BENCH_BODY=body.decode(),
-                       BENCH_EXPECT="|".join(expect))
+                       BENCH_EXPECT="|".join(expect), BENCH_AUTH=auth)
         else:
             cmd = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--conns", str(conns),
-                   "--duration", str(duration), "--timeout", str(self.timeout), "--mode", mode]
+                   "--duration", str(duration), "--timeout", str(self.timeout), "--mode", mode,
+                   "--auth", auth]
             for e in expect:
                 cmd += ["--expect", e]
             env = None
@@ -239,12 +248,12 @@ class Load:
                          f"{p.stderr[-1500:]}")
 
 
-def preflight(base: str, mode: str) -> None:
+def preflight(base: str, mode: str, auth: str = "") -> None:
     """One request per mode before any load: abort when the reply is not what the load
     generators expect (a broken config would otherwise show up as a cell of errors)."""
     path, body = request_for(mode)
-    req = urllib.request.Request(base + path, data=body,
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    headers = {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
+    req = urllib.request.Request(base + path, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             status, body = r.status, r.read().decode("utf-8", "replace")
@@ -292,20 +301,56 @@ CACHES = {
 }
 
 
-def gateway_config(work: Path, upstream: str, a: argparse.Namespace) -> Path:
+#: The config API key of the production cells, which the load generator sends.
+BENCH_KEY = "ferro-bench-key-0123456789"
+#: What the production cells add to the bare config: every request needs a config API key
+#: and passes a Redis rate limit generous enough to refuse none; the access log is on (JSON,
+#: into the server's log file).
+PRODUCTION = {
+    "server": {"api_keys": [BENCH_KEY]},
+    "plugins": [{"name": "ratelimit", "stage": "before_request", "config": {
+        "per_key": {"requests_per_second": 1_000_000, "burst": 1_000_000},
+        "backend": "redis",
+        "redis": {"url": "redis://127.0.0.1:6379/0", "prefix": "ferro-bench:ratelimit:"}}}],
+    "logging": {"format": "json", "requests": True},
+}
+#: The plugins the generated configs load (FERRO_LOAD_PLUGINS): the bare gateway's, and
+#: what the production cells add (the metrics plugin serves /metrics from being loaded).
+BARE_PLUGINS = ("openai", "single")
+PRODUCTION_PLUGINS = ("metrics-prometheus", "ratelimit")
+
+
+def auth_for(target: str) -> str:
+    """The ``Authorization`` header the load generator sends to ``target``."""
+    return f"Bearer {BENCH_KEY}" if target == "production" else ""
+
+
+def gateway_config(work: Path, upstream: str, a: argparse.Namespace,
+                   target: str = "gateway") -> Path:
     if a.gateway_config:
         return Path(a.gateway_config).resolve()  # may use ${BENCH_UPSTREAM}
-    path = work / "gateway.json"
+    path = work / f"{target}.json"
     config: dict[str, Any] = {
         "providers": {"openai": {"type": "openai", "api_key": "bench",
                                  "base_url": upstream + "/v1"}},
         "targets": [{"virtual_key": "openai"}],
         "strategy": {"mode": "single"},
+        "logging": {"requests": False},
     }
     if a.cache:
         config["cache"] = CACHES[a.cache]
+    if target == "production":
+        config.update(PRODUCTION)
     path.write_text(json.dumps(config, indent=1))
     return path
+
+
+def gateway_plugins(target: str, a: argparse.Namespace) -> str:
+    """FERRO_LOAD_PLUGINS for ``target`` with a generated config."""
+    plugins = [*BARE_PLUGINS, *([f"cache-{a.cache}"] if a.cache else [])]
+    if target == "production":
+        plugins += PRODUCTION_PLUGINS
+    return ",".join(plugins)
 
 
 def start_proxy(target: str, procs: Procs, work: Path, upstream: str,
@@ -321,8 +366,12 @@ def start_proxy(target: str, procs: Procs, work: Path, upstream: str,
         launcher = ([sys.executable, str(HERE / "gateway_with_listener.py")]
                     if a.with_listener else [a.ferrogw])
         cmd = [*launcher, "serve", "--config",
-               str(gateway_config(work, upstream, a)),
+               str(gateway_config(work, upstream, a, target)),
                "--host", "127.0.0.1", "--port", str(port)]
+        if target == "workers":
+            cmd += ["--workers", str(a.workers)]
+        if not a.gateway_config:
+            env["FERRO_LOAD_PLUGINS"] = gateway_plugins(target, a)
         ready = "/health/ready"
     p = procs.start(cmd, procs.proxy_cpu, logfile, env)
     url = f"http://127.0.0.1:{port}"
@@ -435,6 +484,10 @@ def report(result: dict[str, Any]) -> tuple[str, list[str]]:
           if a.get("with_listener") else []),
         *([f"gateway: {a['cache']} response cache on (all but a cell's first request are hits)"]
           if a.get("cache") else []),
+        *(["production: config API key, Redis rate limit (refusing none), metrics plugin, "
+           "JSON access log (to a file)"] if "production" in a["targets"] else []),
+        *([f"workers: the bare gateway with --workers {a['workers']}, all on the proxy CPU"]
+          if "workers" in a["targets"] else []),
         "",
         "| target | mode | c | RPS | p50 ms | p90 ms | p99 ms | +p50 vs direct @c=1 ms "
         "| proxy CPU us/req | proxy util | proxy syscalls/req r/w | load util | other util "
@@ -467,17 +520,17 @@ def report(result: dict[str, Any]) -> tuple[str, list[str]]:
         if target != "direct" and c >= 32 and x["load_util"] > 0.8:
             warnings.append(f"{target} {mode} c={c}: the load generator and upstream used "
                             f"{x['load_util']:.0%} of their CPU: they may be the limit")
-    ratio = [(m, c) for m in MODES for c in a["conns"]
-             if ("floor", m, c) in cells and ("gateway", m, c) in cells]
+    ratio = [(t, m, c) for t in GATEWAYS for m in MODES for c in a["conns"]
+             if ("floor", m, c) in cells and (t, m, c) in cells]
     if ratio:
-        lines += ["", "| mode | c | gateway/floor RPS | gateway/floor CPU per request |",
-                  "|---|---:|---:|---:|"]
-        for m, c in ratio:
-            f, g = cells[("floor", m, c)], cells[("gateway", m, c)]
+        lines += ["", "| target | mode | c | RPS / floor's | CPU per request / floor's |",
+                  "|---|---|---:|---:|---:|"]
+        for t, m, c in ratio:
+            f, g = cells[("floor", m, c)], cells[(t, m, c)]
             rps = g["rps"] / f["rps"] if f["rps"] else float("nan")
             cpu = (g["cpu_us_per_req"] / f["cpu_us_per_req"]
                    if f["cpu_us_per_req"] and g["cpu_us_per_req"] else float("nan"))
-            lines.append(f"| {m} | {c} | {rps:.2f} | {cpu:.2f} |")
+            lines.append(f"| {t} | {m} | {c} | {rps:.2f} | {cpu:.2f} |")
     mem = result.get("memory", {})
     if mem:
         lines.append("")
@@ -490,14 +543,16 @@ def report(result: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def cell(label: str, load: Load, url: str, proc: subprocess.Popen | None,
-         up_proc: subprocess.Popen, mode: str, c: int, duration: float) -> dict[str, Any]:
-    """One measured cell: load on ``url`` plus the CPU, system calls and noise around it."""
+         up_proc: subprocess.Popen, mode: str, c: int, duration: float,
+         auth: str = "") -> dict[str, Any]:
+    """One measured cell: load on ``url`` (each request with ``auth``, when set) plus the
+    CPU, system calls and noise around it."""
     time.sleep(0.5)
     cpu0 = cpu_seconds(proc.pid) if proc else 0.0
     io0 = io_calls(proc.pid) if proc else (0, 0)
     up0 = cpu_seconds(up_proc.pid)
     t0, w0 = cpu_ticks(), time.monotonic()
-    res = load.run(url, mode, c, duration)
+    res = load.run(url, mode, c, duration, auth)
     t1, wall = cpu_ticks(), time.monotonic() - w0
     secs = res["duration_us"] / 1e6
     # the load generator's CPU includes its start and exit: divide by the wall time of the
@@ -538,7 +593,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--conns", default="1,32", help="concurrency levels (default 1,32; "
                     "e.g. 1,32,128)")
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--targets", default="direct,floor,gateway")
+    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--workers", type=int, default=2,
+                    help="worker processes of the `workers` target (default 2)")
     ap.add_argument("--warmup", type=float, default=1, help="seconds of c=8 load per mode "
                     "before measuring a target (default 1; 0 = none)")
     ap.add_argument("--timeout", type=float, default=10, help="per-request timeout, s")
@@ -578,12 +635,25 @@ def parse_args() -> argparse.Namespace:
         a.upstream = "nginx" if nginx_ok else "python"
     elif a.upstream == "nginx" and not nginx_ok:
         ap.error("nginx with the Lua module (ngx_http_lua_module.so) is not installed")
-    if "gateway" in a.targets and not os.access(a.ferrogw, os.X_OK):
+    if "production" in a.targets and not a.gateway_config and not redis_answers():
+        ap.error("the production target needs Redis on 127.0.0.1:6379 (its rate limit): "
+                 "start it, or leave the target out (--targets)")
+    if set(GATEWAYS) & set(a.targets) and not os.access(a.ferrogw, os.X_OK):
         found = shutil.which("ferrogw")
         if not found:
             ap.error(f"{a.ferrogw} not found: run `make install` first")
         a.ferrogw = found
     return a
+
+
+def redis_answers() -> bool:
+    """Whether the Redis on 127.0.0.1:6379 answers a PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def main() -> int:
@@ -611,16 +681,16 @@ def main() -> int:
             for target in a.targets:
                 live[target] = ((up_url, None) if target == "direct"
                                 else start_proxy(target, procs, work, up_url, a))
-            for url, _proc in live.values():
+            for target, (url, _proc) in live.items():
                 for mode in a.modes:
-                    preflight(url, mode)
+                    preflight(url, mode, auth_for(target))
                     if a.warmup > 0:
-                        load.run(url, mode, 8, a.warmup)
+                        load.run(url, mode, 8, a.warmup, auth_for(target))
             for mode in a.modes:
                 for c in a.conns:
                     for target, (url, proc) in live.items():
-                        res = cell(f"run {run} {target:8}", load, url, proc, up_proc, mode, c,
-                                   a.duration)
+                        res = cell(f"run {run} {target:10}", load, url, proc, up_proc, mode,
+                                   c, a.duration, auth_for(target))
                         res.update(target=target, mode=mode, conns=c, run=run)
                         rows.append(res)
             for target, (_url, proc) in live.items():

@@ -160,7 +160,7 @@ async def test_health(ferro_client):
     client = await ferro_client(ECHO)
     body = await (await client.get("/health")).json()
     assert body == {"status": "ok", "providers": [
-        {"name": "echo", "status": "available", "models": 1,
+        {"name": "echo", "status": "available", "models": 1, "breaker": "closed",
          "operations": ["chat", "completions", "embeddings"]}]}
     deep = await (await client.get("/health?deep=1")).json()
     assert deep["status"] == "ok"

@@ -284,7 +284,7 @@ async def test_deep_health_is_cached_and_checked_once_at_a_time(ferro_client, fa
     monkeypatch.setattr(health, "DEEP_TTL", 0.3)
     calls, models = counting_models(delay=0.1)
     upstream = await fake_upstream({"GET /v1/models": models})
-    client = await ferro_client({"providers": {"openai": {"api_key": "k",
+    client = await ferro_client({"providers": {"openai": {"api_key": "k", "models": ["gpt-4o"],
                                                           "base_url": upstream.url + "/v1"}}})
     replies = await asyncio.gather(*(client.get("/health?deep=1") for _ in range(10)))
     assert [r.status for r in replies] == [200] * 10
@@ -301,7 +301,7 @@ async def test_deep_health_is_cached_and_checked_once_at_a_time(ferro_client, fa
 async def test_health_is_behind_the_key(ferro_client, fake_upstream):
     calls, models = counting_models()
     upstream = await fake_upstream({"GET /v1/models": models})
-    client = await ferro_client({"providers": {"openai": {"api_key": "k",
+    client = await ferro_client({"providers": {"openai": {"api_key": "k", "models": ["gpt-4o"],
                                                           "base_url": upstream.url + "/v1"}},
                                  "server": {"api_keys": ["sk-good"]}})
     resp = await client.get("/health?deep=1")

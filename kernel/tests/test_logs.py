@@ -1,8 +1,21 @@
+import io
 import json
 import logging
+import os
 
 import pytest
-from ferro.logs import JSONFormatter, redact
+from ferro.app import PIPELINE
+from ferro.config import LoggingConfig
+from ferro.errors import ConfigError
+from ferro.logs import (
+    ACCESS_LOG,
+    JSONFormatter,
+    TextFormatter,
+    configure_logging,
+    log_request,
+    redact,
+)
+from ferro.testing import stub_config
 
 
 @pytest.mark.parametrize(("text", "secret"), [
@@ -26,3 +39,119 @@ def test_json_lines_carry_level_logger_and_redacted_message():
     assert line["logger"] == "ferro.app"
     assert "sk-x" not in line["msg"]
     assert line["time"].endswith("Z")
+
+
+# --- level and format: config, then LOG_LEVEL / LOG_FORMAT ----------------------------------
+
+
+@pytest.fixture
+def root_logging():
+    """The root logger's handlers and level, put back after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.parametrize(("config", "env", "level", "formatter"), [
+    ({}, {}, logging.INFO, JSONFormatter),
+    ({"level": "warn", "format": "text"}, {}, logging.WARNING, TextFormatter),
+    ({"level": "error"}, {"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "text"}, logging.DEBUG,
+     TextFormatter),
+    ({"format": "text"}, {"LOG_FORMAT": "json", "LOG_LEVEL": "warn"}, logging.WARNING,
+     JSONFormatter),
+])
+def test_the_environment_overrides_the_config(root_logging, config, env, level, formatter):
+    configure_logging(LoggingConfig(**config), env)
+    assert root_logging.level == level
+    assert type(root_logging.handlers[0].formatter) is formatter
+
+
+@pytest.mark.parametrize(("env", "named"), [({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+                                            ({"LOG_FORMAT": "xml"}, "LOG_FORMAT")])
+def test_a_bad_variable_is_named_in_the_error(root_logging, env, named):
+    with pytest.raises(ConfigError) as caught:
+        configure_logging(LoggingConfig(), env)
+    assert caught.value.message.startswith(f"{named}=")
+
+
+def record_with(fields, msg="request"):
+    record = logging.LogRecord("ferro.access", logging.INFO, __file__, 1, msg, (), None)
+    record.fields = fields
+    return record
+
+
+def test_json_lines_carry_fields_and_the_pid_when_asked():
+    line = json.loads(JSONFormatter(pid=True).format(record_with({"status": 200})))
+    assert line["pid"] == os.getpid()
+    assert line["status"] == 200
+    assert "pid" not in json.loads(JSONFormatter().format(record_with({})))
+
+
+def test_text_lines_end_with_key_value_fields():
+    line = TextFormatter("%(name)s: %(message)s").format(record_with(
+        {"status": 200, "provider": None, "model": "gpt 4o", "stream": False}))
+    assert line == 'ferro.access: request status=200 model="gpt 4o" stream=False'
+
+
+# --- the access log ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def access_lines():
+    """What ``ferro.access`` logs, one JSON object per line."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JSONFormatter())
+    ACCESS_LOG.addHandler(handler)
+    level = ACCESS_LOG.level
+    ACCESS_LOG.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in out.getvalue().splitlines()]
+    ACCESS_LOG.removeHandler(handler)
+    ACCESS_LOG.setLevel(level)
+
+
+@pytest.fixture
+async def logged_client(aiohttp_client, ferro_app, stub_plugins):
+    """An app of stub provider ``a`` with the access log listening."""
+
+    async def start(**server):
+        app = ferro_app({**stub_config("a"), "server": server}, pm=stub_plugins)
+        app[PIPELINE].events.add(log_request)
+        return await aiohttp_client(app)
+
+    return start
+
+
+async def test_each_request_is_one_line(logged_client, access_lines):
+    client = await logged_client(api_keys=["sk-the-configured-key"])
+    auth = {"Authorization": "Bearer sk-the-configured-key"}
+    await (await client.post("/v1/chat/completions", headers={**auth, "X-Request-ID": "ok-1"},
+                             json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+                             )).read()
+    await (await client.post("/v1/chat/completions", headers={"X-Request-ID": "no-key"},
+                             json={"model": "m", "messages": []})).read()
+    lines = access_lines()
+    assert [line["request_id"] for line in lines] == ["ok-1", "no-key"]
+    ok, refused = lines
+    assert ok["msg"] == "request"
+    assert ok["logger"] == "ferro.access"
+    assert ok["key_id"].startswith("cfg-")
+    assert (ok["status"], ok["provider"], ok["model"], ok["operation"]) == (200, "a", "m", "chat")
+    assert ok["attempts"] == 1
+    assert ok["total_tokens"] == ok["prompt_tokens"] + ok["completion_tokens"] > 0
+    assert ok["latency_ms"] >= ok["ttfb_ms"] > 0
+    assert "error_type" not in ok
+    assert (refused["status"], refused["key_id"]) == (401, None)
+    assert (refused["error_type"], refused["error_code"]) == ("authentication_error",
+                                                              "invalid_api_key")
+
+
+async def test_nothing_is_logged_below_info(logged_client, access_lines):
+    ACCESS_LOG.setLevel(logging.WARNING)
+    client = await logged_client()
+    resp = await client.post("/v1/chat/completions",
+                             json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status == 200
+    assert access_lines() == []

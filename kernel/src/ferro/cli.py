@@ -15,6 +15,7 @@ from ferro.config import Config, load_config
 from ferro.errors import ConfigError
 from ferro.plugins import FerroPluginManager, make_plugin_manager
 from ferro.registry import build_registry
+from ferro.storage import EMBEDDED_BACKEND, with_embedded_storage
 from ferro.version import __version__
 
 __all__ = ["build_cli", "main"]
@@ -45,8 +46,17 @@ def build_cli(pm: FerroPluginManager) -> click.Group:
                        "gateway serves every provider whose API key is set, or the echo provider.")
     @click.option("--host", default=None, help="Listen address (default from config, 127.0.0.1).")
     @click.option("--port", type=int, default=None, envvar="PORT",
-                  help="Listen port (default from config, 8080). Env: PORT.")
-    def serve(config_path: str | None, host: str | None, port: int | None) -> None:
+                  help="Listen port (default from config, 8080; 0: any free port, logged). "
+                       "Env: PORT.")
+    @click.option("--workers", type=click.IntRange(min=1), default=1, envvar="FERRO_WORKERS",
+                  show_default=True,
+                  help="Processes serving the one port (server.max_connections is each "
+                       "one's). Env: FERRO_WORKERS.")
+    @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                  help="Where the embedded SQLite storage lives, for the stores nothing else "
+                       "chooses (default storage.data_dir, FERRO_DATA_DIR or ./ferro-data).")
+    def serve(config_path: str | None, host: str | None, port: int | None,
+              workers: int, data_dir: str | None) -> None:
         """Start the gateway."""
         from ferro.server import serve as run
 
@@ -56,9 +66,12 @@ def build_cli(pm: FerroPluginManager) -> click.Group:
                 config.server.host = host
             if port is not None:
                 config.server.port = port
-            run(config, pm, config_path=config_path)
+            if EMBEDDED_BACKEND in build_registry(pm).storage:
+                with_embedded_storage(config, data_dir)
+            code = run(config, pm, config_path=config_path, workers=workers)
         except ConfigError as exc:
             raise click.ClickException(exc.message) from None
+        sys.exit(code)
 
     @cli.command()
     @click.argument("config_file", type=click.Path())

@@ -1,4 +1,5 @@
-"""The event fan-out: ``exchange_completed`` listeners, resolved once, called after each
+"""The event fan-out: ``exchange_completed`` listeners (the plugins', resolved once, and the
+kernel's own, such as the access log, added with :meth:`Events.add`), called after each
 reply is written (the awaitables they return run as bounded background tasks), and
 ``breaker_state_changed``, called when a circuit breaker changes state."""
 
@@ -25,18 +26,25 @@ class Events:
     def __init__(self, pm: FerroPluginManager) -> None:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dropped = 0
+        self._own: list[Callable[[Exchange], Any]] = []
         self.resolve(pm)
 
     def resolve(self, pm: FerroPluginManager) -> None:
         """Resolve the listeners registered with ``pm``: once more after ``configure_app``,
         so that a plugin may register a listener object of its own for one app there
         (``pm.register(AppMetrics(registry))``)."""
-        self.listeners: list[Callable[[Exchange], Any]] = [
-            _bind(impl.function, impl.argnames)
-            for impl in pm.hook.exchange_completed.get_hookimpls()
-        ]
+        self._plugged = [_bind(impl.function, impl.argnames)
+                         for impl in pm.hook.exchange_completed.get_hookimpls()]
+        self.listeners: list[Callable[[Exchange], Any]] = [*self._own, *self._plugged]
         hook = pm.hook.breaker_state_changed
         self._breaker_hook = hook if hook.get_hookimpls() else None
+
+    def add(self, listener: Callable[[Exchange], Any]) -> None:
+        """Hand every exchange to ``listener`` too, before the plugins' listeners: one of
+        the kernel's own, with no plugin to hold it (kept when the plugins' are resolved
+        again)."""
+        self._own.append(listener)
+        self.listeners = [*self._own, *self._plugged]
 
     def breaker_changed(self, provider: str, old: BreakerState, new: BreakerState) -> None:
         """Tell the ``breaker_state_changed`` listeners (a failing one is logged)."""

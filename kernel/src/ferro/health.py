@@ -5,9 +5,15 @@
 - ``GET /health/ready``: readiness, 200 ``{"status": "ready"}`` when the gateway can take
   traffic (it has started on a loaded config and is not shutting down), else a 503 in the
   error schema. Public unless ``server.public_readiness`` is false.
-- ``GET /health``: each provider, its models and operations; with ``?deep=1`` each upstream
-  is checked too. A deep result is reused for :data:`DEEP_TTL` seconds and each provider
-  has at most one check in flight, however many callers ask, so polling it cannot flood an
+- ``GET /health``: each provider: its status, its circuit breaker's state (the worst of
+  the targets using it: ``open``, then ``half_open``, then ``closed``; ``closed`` for a
+  provider with no breaker), how many models it serves (those it is configured with or
+  knows; with ``?deep=1``, its ``list_models()``, cached by the provider) and its
+  operations. The overall status is ``degraded`` when a provider is
+  unavailable or its breaker is open, ``no_providers`` (a 503) without any, else ``ok``.
+  With ``?deep=1`` each upstream is checked too, else every provider counts as available.
+  A deep result is reused for :data:`DEEP_TTL` seconds and each provider has at most one
+  check in flight, however many callers ask, so polling it cannot flood an
   upstream. Behind the API key when keys are configured.
 """
 
@@ -20,11 +26,12 @@ from aiohttp import web
 
 from ferro.edge import ShuttingDownError
 from ferro.errors import GatewayError
+from ferro.resilience import BreakerState
 
 if TYPE_CHECKING:
     from ferro.gateway import Gateway
     from ferro.pipeline import Pipeline
-    from ferro.types import Provider
+    from ferro.types import Provider, Target
 
 __all__ = ["DEEP_TIMEOUT", "DEEP_TTL", "Health"]
 
@@ -32,6 +39,11 @@ __all__ = ["DEEP_TIMEOUT", "DEEP_TTL", "Health"]
 DEEP_TTL = 10.0
 #: Seconds a deep check may take before the provider counts as unavailable.
 DEEP_TIMEOUT = 10.0
+
+#: How each breaker state is reported, worst last.
+_BREAKER_NAMES = {BreakerState.CLOSED: "closed", BreakerState.HALF_OPEN: "half_open",
+                  BreakerState.OPEN: "open"}
+_WORST = list(_BREAKER_NAMES)
 
 
 class _Check:
@@ -76,10 +88,15 @@ class Health:
                                                                         strict=True)))
         else:
             outcomes = [None] * len(providers)
+        if deep:
+            models = await asyncio.gather(*(_model_count(p) for p in providers))
+        else:  # never an upstream call: the models it is configured with or knows
+            models = [len(p.static_models()) for p in providers]
         entries = []
-        for name, provider, outcome in zip(names, providers, outcomes, strict=True):
-            entry: dict[str, Any] = {"name": name, "status": "available",
-                                     "models": len(provider.static_models()),
+        for name, provider, outcome, count in zip(names, providers, outcomes, models,
+                                                  strict=True):
+            entry: dict[str, Any] = {"name": name, "status": "available", "models": count,
+                                     "breaker": _breaker(gateway.targets, provider),
                                      "operations": sorted(provider.operations)}
             if outcome is not None:
                 entry["status"] = "unavailable"
@@ -88,7 +105,7 @@ class Health:
             entries.append(entry)
         if not entries:
             status = "no_providers"
-        elif any(e["status"] != "available" for e in entries):
+        elif any(e["status"] != "available" or e["breaker"] == "open" for e in entries):
             status = "degraded"
         else:
             status = "ok"
@@ -110,6 +127,22 @@ class Health:
             check.running = asyncio.ensure_future(_run_check(check, provider))
         # shielded: a caller that goes away does not cancel the check the others wait for
         return await asyncio.shield(check.running)
+
+
+def _breaker(targets: list[Target], provider: Provider) -> str:
+    """The worst state of the breakers of the targets that use ``provider``."""
+    states = [t.breaker.state for t in targets
+              if t.provider is provider and t.breaker is not None]
+    return _BREAKER_NAMES[max(states, key=_WORST.index, default=BreakerState.CLOSED)]
+
+
+async def _model_count(provider: Provider) -> int:
+    """How many models ``provider`` serves; its configured or default ones when it cannot
+    say (a report of health does not fail with one provider)."""
+    try:
+        return len(await provider.list_models())
+    except Exception:
+        return len(provider.static_models())
 
 
 async def _run_check(check: _Check, provider: Provider) -> BaseException | None:

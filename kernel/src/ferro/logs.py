@@ -1,37 +1,78 @@
-"""Structured logging: one JSON object per line (``LOG_FORMAT=text`` for humans), with
-secrets redacted from every line.
+"""Structured logging: one JSON object per line (``text`` for humans), with secrets redacted
+from every line, and the access log: one line per request, logger ``ferro.access``.
+
+Level and format come from the config's ``logging`` section; ``LOG_LEVEL`` and
+``LOG_FORMAT`` override them (:func:`configure_logging`). ``warn`` means ``warning``.
 
 The formatters :func:`setup_logging` installs scrub each record's final line (message,
 exception text, structured fields; see :mod:`ferro.redaction`) of the provider credentials
 of every config applied (start-up and every reload), and of anything shaped like a
-credential. Every logger's records pass them, the gateway's and its libraries'.
+credential. Every logger's records pass them, the gateway's and its libraries', the access
+log's included.
+
+A record's structured fields are the ``fields`` dict it carries: in JSON they are keys of
+the line's object, in text a ``key=value`` list after the message.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ferro.errors import ConfigError
 from ferro.redaction import scrub as redact
 
-__all__ = ["redact", "setup_logging"]
+if TYPE_CHECKING:
+    from ferro.config import LoggingConfig
+    from ferro.types import Exchange
+
+__all__ = ["ACCESS_LOG", "LEVELS", "configure_logging", "log_request", "redact", "setup_logging"]
+
+#: The level names accepted (config ``logging.level`` and ``LOG_LEVEL``), case-insensitive.
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
+FORMATS = ("json", "text")
+
+#: The access log: one INFO line per request, message ``request``.
+ACCESS_LOG = logging.getLogger("ferro.access")
 
 
 class JSONFormatter(logging.Formatter):
+    """A JSON object per record: ``time`` (UTC, milliseconds), ``level``, ``logger``,
+    ``msg``, the record's fields, ``error``/``stack`` when it has them; with ``pid``, the
+    process that wrote it (several workers share one output)."""
+
+    def __init__(self, *, pid: bool = False) -> None:
+        super().__init__()
+        self.pid = pid
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # one strftime a second, however many lines
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": self._time(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in getattr(record, "fields", {}).items():
-            out[key] = value
+        if self.pid:
+            out["pid"] = record.process
+        fields = getattr(record, "fields", None)
+        if fields:
+            out.update(fields)
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -40,17 +81,87 @@ class JSONFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """The ``logging`` format given, then the record's fields as ``key=value`` (fields
+    without a value left out; a value with spaces or quotes in JSON quotes)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        line = super().format(record)
+        fields = getattr(record, "fields", None)
+        if fields:
+            line += "".join(f" {key}={_text(value)}" for key, value in fields.items()
+                            if value is not None)
+        return redact(line)
 
 
-def setup_logging(level: str = "info", fmt: str = "json") -> None:
+def _text(value: Any) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' "=\n\t'):
+        return orjson.dumps(text).decode()
+    return text
+
+
+def setup_logging(level: str = "info", fmt: str = "json", *, pid: bool = False) -> None:
+    """Send every logger's records at ``level`` (a name of :data:`LEVELS`) and above to
+    stderr, as JSON, or as text when ``fmt`` is ``text``; ``pid``: each line names the
+    process that wrote it."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "text":
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        process = "[%(process)d]" if pid else ""
+        handler.setFormatter(TextFormatter(
+            f"%(asctime)s %(levelname)s %(name)s{process}: %(message)s"))
     else:
-        handler.setFormatter(JSONFormatter())
+        handler.setFormatter(JSONFormatter(pid=pid))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel({"warn": "WARNING"}.get(level.lower(), level.upper()))
+    root.setLevel(LEVELS[level.lower()])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def configure_logging(config: LoggingConfig, env: Mapping[str, str] = os.environ, *,
+                      pid: bool = False) -> None:
+    """:func:`setup_logging` with the config's level and format, ``LOG_LEVEL`` and
+    ``LOG_FORMAT`` overriding them. Raises ConfigError for a variable's value that is not
+    a level or format (the config's own are checked when it loads)."""
+    level = (env.get("LOG_LEVEL") or config.level).strip().lower()
+    fmt = (env.get("LOG_FORMAT") or config.format).strip().lower()
+    if level not in LEVELS:
+        raise ConfigError(f"LOG_LEVEL={env.get('LOG_LEVEL')!r} is not a log level: use one "
+                          f"of {', '.join(LEVELS)}")
+    if fmt not in FORMATS:
+        raise ConfigError(f"LOG_FORMAT={env.get('LOG_FORMAT')!r} is not a log format: use "
+                          f"{' or '.join(FORMATS)}")
+    setup_logging(level, fmt, pid=pid)
+
+
+def log_request(exchange: Exchange) -> None:
+    """The access-log line of ``exchange``: an ``exchange_completed`` listener of the
+    kernel's own. Nothing is built unless ``ferro.access`` logs at INFO."""
+    if not ACCESS_LOG.isEnabledFor(logging.INFO):
+        return
+    usage, trace, error = exchange.usage, exchange.trace, exchange.error
+    fields: dict[str, Any] = {
+        "request_id": exchange.request_id,
+        "trace_id": trace.trace_id if trace is not None else None,
+        "key_id": exchange.key_id,
+        "operation": exchange.operation,
+        "provider": exchange.provider or None,
+        "model": exchange.model or None,
+        "upstream_model": exchange.upstream_model or None,
+        "status": exchange.status,
+        "latency_ms": round(exchange.duration * 1000, 3),
+        "ttfb_ms": round(exchange.ttfb * 1000, 3) if exchange.ttfb is not None else None,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost": exchange.cost,
+        "attempts": exchange.attempts,
+        "stream": exchange.stream,
+        "cache": exchange.metadata.get("cache"),
+        "client_ip": exchange.client_ip or None,
+    }
+    if error is not None:
+        fields["error_type"] = error.type
+        fields["error_code"] = error.code
+    # made and handled directly: Logger.info would look up the caller's frame, for nothing
+    ACCESS_LOG.handle(ACCESS_LOG.makeRecord(ACCESS_LOG.name, logging.INFO, __file__, 0,
+                                            "request", (), None, extra={"fields": fields}))

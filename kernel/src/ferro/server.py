@@ -1,5 +1,7 @@
-"""Running the app: logging, uvloop when installed, the listening socket and its connection
-limit, config reload on SIGHUP, and the graceful shutdown on SIGTERM or SIGINT.
+"""Running the app: logging (the config's ``logging``, the access log), uvloop when
+installed, the listening socket (bound once, before anything else; with ``workers`` above 1
+shared by that many processes, see :mod:`ferro.workers`) and its connection limit, config
+reload on SIGHUP, and the graceful shutdown on SIGTERM or SIGINT.
 
 The shutdown, in ``server.shutdown_timeout`` (T) plus a moment:
 
@@ -21,6 +23,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 
 from aiohttp import web
@@ -30,37 +33,74 @@ from ferro.config import Config, ServerConfig
 from ferro.connections import Connections, connection_limit, raise_open_file_limit
 from ferro.edge import ShuttingDownError
 from ferro.errors import ConfigError
-from ferro.logs import setup_logging
+from ferro.logs import configure_logging, log_request
 from ferro.plugins import FerroPluginManager
 from ferro.version import __version__
+from ferro.workers import Supervisor
 
-__all__ = ["FINAL_WRITE", "GatewayServer", "serve"]
+__all__ = ["BACKLOG", "FINAL_WRITE", "GatewayServer", "listen", "serve", "serve_on"]
 
 log = logging.getLogger("ferro.server")
 
 #: Seconds the answers that end a drain have to be written, at the end of the shutdown.
 FINAL_WRITE = 0.25
+#: Connections the OS may queue for the listening socket before they are accepted.
+BACKLOG = 4096
 
 
-def serve(config: Config, pm: FerroPluginManager, *, config_path: str | None = None) -> None:
-    """Serve ``config`` until SIGTERM or SIGINT. SIGHUP reloads ``config_path`` (a file that
-    does not load is logged with its located error, and the running config keeps serving)."""
-    setup_logging(os.environ.get("LOG_LEVEL", "info"), os.environ.get("LOG_FORMAT", "json"))
+def serve(config: Config, pm: FerroPluginManager, *, config_path: str | None = None,
+          workers: int = 1) -> int:
+    """Serve ``config`` until SIGTERM or SIGINT; the exit code (0: every process shut down
+    cleanly). SIGHUP reloads ``config_path`` (a file that does not load is logged with its
+    located error, and the running config keeps serving). With ``workers`` above 1, that
+    many processes serve the one listening socket (see :mod:`ferro.workers`). Raises
+    ConfigError when the gateway cannot start."""
+    configure_logging(config.logging, os.environ, pid=workers > 1)
     limit = connection_limit(config.server.max_connections, raise_open_file_limit())
+    with listen(config.server.host, config.server.port) as sock:
+        if workers == 1:
+            serve_on(sock, config, pm, limit, config_path)
+            return 0
+        log.info("ferrogw %s listening on http://%s:%d with %d workers", __version__,
+                 config.server.host, sock.getsockname()[1], workers)
+        return Supervisor(sock, workers, lambda reload_first: serve_on(
+            sock, config, pm, limit, config_path, reload_first=reload_first)).run()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` (its first address; port 0: one the OS
+    picks), with ``SO_REUSEADDR``. Raises ConfigError when it cannot be bound."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        return socket.create_server(address, family=family, backlog=BACKLOG)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}: choose "
+                          "another server.host or server.port (--host, --port)") from None
+
+
+def serve_on(sock: socket.socket, config: Config, pm: FerroPluginManager, limit: int,
+             config_path: str | None, *, reload_first: bool = False) -> None:
+    """Serve ``config`` on the listening ``sock`` in this process until SIGTERM or SIGINT,
+    with at most ``limit`` connections open; ``reload_first``: apply ``config_path`` as
+    SIGHUP does, once started (a worker started after the others were told to reload)."""
     app = create_app(config, pm)
+    if config.logging.requests:
+        app[PIPELINE].events.add(log_request)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_run(app, config, limit, lambda: _reload_file(app, config_path)))
+        loop.run_until_complete(_run(app, config, limit, sock,
+                                     lambda: _reload_file(app, config_path), reload_first))
     finally:
         _close(loop)
     log.info("server stopped")
 
 
-async def _run(app: web.Application, config: Config, limit: int,
-               reload_file: Callable[[], None]) -> None:
+async def _run(app: web.Application, config: Config, limit: int, sock: socket.socket,
+               reload_file: Callable[[], None], reload_first: bool) -> None:
     loop = asyncio.get_running_loop()
-    async with GatewayServer(app, config.server, limit) as server:
+    async with GatewayServer(app, config.server, limit, sock=sock) as server:
         log.info("ferrogw %s started on http://%s:%d (strategy %s; providers: %s)",
                  __version__, config.server.host, server.port, config.strategy.mode,
                  ", ".join(app[PIPELINE].gateway.providers))
@@ -68,6 +108,8 @@ async def _run(app: web.Application, config: Config, limit: int,
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload_file)
+        if reload_first:
+            reload_file()
         try:
             await stop.wait()
         finally:
@@ -77,11 +119,14 @@ async def _run(app: web.Application, config: Config, limit: int,
 
 class GatewayServer:
     """The gateway app on its listening socket (through :class:`ferro.connections.Connections`),
-    as an async context manager: entered, it serves; left, it shuts down gracefully."""
+    as an async context manager: entered, it serves; left, it shuts down gracefully. The
+    socket is ``sock`` when given (bound and listening already, perhaps shared with other
+    processes), else one it opens on ``settings.host`` and ``settings.port``."""
 
     connections: Connections
 
-    def __init__(self, app: web.Application, settings: ServerConfig, limit: int) -> None:
+    def __init__(self, app: web.Application, settings: ServerConfig, limit: int, *,
+                 sock: socket.socket | None = None) -> None:
         self.app = app
         self.settings = settings
         # handler_cancellation: a client that goes away cancels its request, so no retry or
@@ -89,6 +134,7 @@ class GatewayServer:
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      handler_cancellation=True, shutdown_timeout=FINAL_WRITE)
         self._limit = limit
+        self._sock = sock
         self._listener: asyncio.Server | None = None
 
     @property
@@ -101,9 +147,14 @@ class GatewayServer:
         await self._runner.setup()
         assert self._runner.server is not None
         self.connections = Connections(self._runner.server, self.settings, self._limit)
+        loop = asyncio.get_running_loop()
         try:
-            self._listener = await asyncio.get_running_loop().create_server(
-                self.connections, self.settings.host, self.settings.port, backlog=4096)
+            if self._sock is not None:
+                self._listener = await loop.create_server(self.connections, sock=self._sock,
+                                                          backlog=BACKLOG)
+            else:
+                self._listener = await loop.create_server(
+                    self.connections, self.settings.host, self.settings.port, backlog=BACKLOG)
         except BaseException:
             await self._runner.cleanup()
             raise
@@ -122,6 +173,8 @@ class GatewayServer:
         log.info("shutting down gracefully: requests in flight have %gs to finish", timeout)
         try:
             self._listener.close()
+            if self._sock is not None:  # uvloop serves a copy of it: close the original too
+                self._sock.close()
             self.app[HEALTH].draining = True
             await self.connections.drain(deadline)
             if self.connections.open:

@@ -10,6 +10,7 @@ under it. Exchanges carry the trace, so logs, request-log rows and exporters
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
@@ -19,6 +20,8 @@ __all__ = ["TraceContext", "new_span_id"]
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _random = random.Random()
+# a forked worker would otherwise repeat its parent's ids
+os.register_at_fork(after_in_child=_random.seed)
 
 
 def new_span_id() -> str:

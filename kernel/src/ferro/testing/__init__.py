@@ -27,6 +27,7 @@ from ferro.testing.helpers import (
     REDIS_URL,
     FakeUpstream,
     RecordedRequest,
+    _own_data_dir,  # noqa: F401 (an autouse fixture, registered by being here)
     as_config,
     collect,
     fake_upstream,

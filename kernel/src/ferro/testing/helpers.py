@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -18,6 +19,18 @@ from ferro.operations import RawFrames
 from ferro.plugins import make_plugin_manager
 from ferro.registry import build_registry
 from ferro.testing.stub import StubPlugin
+
+_data_dirs = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dir(monkeypatch: pytest.MonkeyPatch,
+                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test's ``ferrogw serve`` processes keep their embedded storage (keys, config
+    history, request logs) in a directory of the test's own, never in one another's or in
+    the working directory. The directory is made only when a process uses it."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("FERRO_DATA_DIR", str(base / f"ferro-data-{next(_data_dirs)}"))
 
 
 def as_config(config: Mapping[str, Any] | Config) -> Config:

@@ -12,7 +12,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from ferro_metrics_prometheus.exposition import EXPOSITION, Exposition, serve_metrics
 from ferro_metrics_prometheus.metrics import GatewayMetrics
-from ferro_metrics_prometheus.multiprocess import mark_process_dead, multiprocess_dir
+from ferro_metrics_prometheus.multiprocess import (
+    mark_process_dead,
+    multiprocess_dir,
+    values_in_files,
+)
 
 __all__ = ["METRICS", "GatewayMetrics", "mark_process_dead"]
 
@@ -22,6 +26,8 @@ METRICS = web.AppKey("ferro_metrics", GatewayMetrics)
 @hookimpl
 def configure_app(app: web.Application) -> None:
     path = multiprocess_dir()
+    if path:
+        values_in_files()  # before the first metric of this app
     registry = CollectorRegistry()
     metrics = app[METRICS] = GatewayMetrics(registry)
     app[PLUGIN_MANAGER].register(metrics)
