@@ -5,8 +5,7 @@ registry; see :mod:`ferro_metrics_prometheus.multiprocess` for several processes
 from __future__ import annotations
 
 from aiohttp import web
-from ferro import hookimpl
-from ferro.app import PIPELINE, PLUGIN_MANAGER
+from ferro import PIPELINE, PLUGIN_MANAGER, hookimpl
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 

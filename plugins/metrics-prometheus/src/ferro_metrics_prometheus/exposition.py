@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from ferro_metrics_prometheus.metrics import BREAKER_STATE, GatewayMetrics
 
 if TYPE_CHECKING:
-    from ferro.pipeline import Pipeline
+    from ferro import Pipeline
 
 __all__ = ["EXPOSITION", "Exposition", "serve_metrics"]
 
