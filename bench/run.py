@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ferro's benchmark (`make bench`): what the gateway costs on top of a bare aiohttp proxy.
 
-Matrix: {direct, floor, gateway, production, workers} x {nonstream, stream, embeddings} x
+Matrix: {direct, floor, gateway, keys, production, workers} x {nonstream, stream, embeddings} x
 {--conns} x {--runs}.
 
 * direct:     the load generator talks straight to the fake upstream (the baseline).
@@ -9,8 +9,10 @@ Matrix: {direct, floor, gateway, production, workers} x {nonstream, stream, embe
               proxy costs per request).
 * gateway:    `ferrogw serve` with the openai provider pointed at the fake upstream
               (single strategy, no plugins, no access log).
-* production: the same with the production set on: config API keys (the load generator
-              sends one), the Redis rate limit, the metrics plugin and the JSON access log.
+* keys:       the bare gateway with a stored API key (SQLite key store) that every request
+              sends: what key authentication costs.
+* production: the same with the production set on: a stored API key, the request log
+              (SQLite), the Redis rate limit, the metrics plugin and the JSON access log.
 * workers:    the bare gateway served by `--workers` processes (default 2).
 
 The fake upstream is nginx + Lua when installed, else bench/upstream.py. The load generator
@@ -50,9 +52,9 @@ from loadgen import MODES, request_for  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 EXPECT = {"nonstream": fake.CHECK_CHAT, "stream": fake.CHECK_STREAM,
           "embeddings": fake.CHECK_EMBEDDINGS}
-TARGETS = ("direct", "floor", "gateway", "production", "workers")
+TARGETS = ("direct", "floor", "gateway", "keys", "production", "workers")
 #: The targets that are the gateway, each compared with the floor.
-GATEWAYS = ("gateway", "production", "workers")
+GATEWAYS = ("gateway", "keys", "production", "workers")
 
 
 def log(msg: str) -> None:
@@ -301,13 +303,18 @@ CACHES = {
 }
 
 
-#: The config API key of the production cells, which the load generator sends.
-BENCH_KEY = "ferro-bench-key-0123456789"
-#: What the production cells add to the bare config: every request needs a config API key
-#: and passes a Redis rate limit generous enough to refuse none; the access log is on (JSON,
-#: into the server's log file).
+#: The stored API key of the keys and production cells (made at start-up as the bootstrap
+#: key), which the load generator sends.
+BENCH_KEY = "fgw_bench-key-0123456789abcdefghijklmnopqrstuv"
+#: Where those cells keep it: SQLite in the run's work directory, no other store.
+KEY_STORE = {"keys": {"backend": "sqlite", "dsn": "${BENCH_WORK}/keys.db"},
+             "config": {"backend": "none"}, "request_logs": {"backend": "none"}}
+#: What the production cells add to the bare config: every request needs the stored key,
+#: is written to the request log (SQLite) and passes a Redis rate limit generous enough to
+#: refuse none; the access log is on (JSON, into the server's log file).
 PRODUCTION = {
-    "server": {"api_keys": [BENCH_KEY]},
+    "storage": {**KEY_STORE,
+                "request_logs": {"backend": "sqlite", "dsn": "${BENCH_WORK}/requests.db"}},
     "plugins": [{"name": "ratelimit", "stage": "before_request", "config": {
         "per_key": {"requests_per_second": 1_000_000, "burst": 1_000_000},
         "backend": "redis",
@@ -317,12 +324,13 @@ PRODUCTION = {
 #: The plugins the generated configs load (FERRO_LOAD_PLUGINS): the bare gateway's, and
 #: what the production cells add (the metrics plugin serves /metrics from being loaded).
 BARE_PLUGINS = ("openai", "single")
-PRODUCTION_PLUGINS = ("metrics-prometheus", "ratelimit")
+PRODUCTION_PLUGINS = ("metrics-prometheus", "ratelimit", "storage-sqlite")
+KEYED = ("keys", "production")
 
 
 def auth_for(target: str) -> str:
     """The ``Authorization`` header the load generator sends to ``target``."""
-    return f"Bearer {BENCH_KEY}" if target == "production" else ""
+    return f"Bearer {BENCH_KEY}" if target in KEYED else ""
 
 
 def gateway_config(work: Path, upstream: str, a: argparse.Namespace,
@@ -339,6 +347,8 @@ def gateway_config(work: Path, upstream: str, a: argparse.Namespace,
     }
     if a.cache:
         config["cache"] = CACHES[a.cache]
+    if target == "keys":
+        config["storage"] = KEY_STORE
     if target == "production":
         config.update(PRODUCTION)
     path.write_text(json.dumps(config, indent=1))
@@ -348,6 +358,8 @@ def gateway_config(work: Path, upstream: str, a: argparse.Namespace,
 def gateway_plugins(target: str, a: argparse.Namespace) -> str:
     """FERRO_LOAD_PLUGINS for ``target`` with a generated config."""
     plugins = [*BARE_PLUGINS, *([f"cache-{a.cache}"] if a.cache else [])]
+    if target == "keys":
+        plugins.append("storage-sqlite")
     if target == "production":
         plugins += PRODUCTION_PLUGINS
     return ",".join(plugins)
@@ -357,7 +369,8 @@ def start_proxy(target: str, procs: Procs, work: Path, upstream: str,
                 a: argparse.Namespace) -> tuple[str, subprocess.Popen]:
     port = free_port()
     logfile = work / f"{target}.log"
-    env = dict(os.environ, BENCH_UPSTREAM=upstream + "/v1")
+    env = dict(os.environ, BENCH_UPSTREAM=upstream + "/v1", BENCH_WORK=str(work),
+               ADMIN_BOOTSTRAP_KEY=BENCH_KEY)
     if target == "floor":
         cmd = [sys.executable, str(HERE / "floor_proxy.py"), "--port", str(port),
                "--upstream", upstream]
@@ -484,8 +497,11 @@ def report(result: dict[str, Any]) -> tuple[str, list[str]]:
           if a.get("with_listener") else []),
         *([f"gateway: {a['cache']} response cache on (all but a cell's first request are hits)"]
           if a.get("cache") else []),
-        *(["production: config API key, Redis rate limit (refusing none), metrics plugin, "
-           "JSON access log (to a file)"] if "production" in a["targets"] else []),
+        *(["keys: a stored API key (SQLite key store) on every request"]
+          if "keys" in a["targets"] else []),
+        *(["production: stored API key, request log (SQLite), Redis rate limit (refusing "
+           "none), metrics plugin, JSON access log (to a file)"]
+          if "production" in a["targets"] else []),
         *([f"workers: the bare gateway with --workers {a['workers']}, all on the proxy CPU"]
           if "workers" in a["targets"] else []),
         "",

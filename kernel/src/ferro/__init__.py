@@ -5,7 +5,15 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 """
 
 from ferro import embeddings, json_tool, storage_sql, wire
-from ferro.app import PIPELINE, PLUGIN_MANAGER, REQUEST_LOG, STORES, reload, request_identity
+from ferro.app import (
+    HEALTH,
+    PIPELINE,
+    PLUGIN_MANAGER,
+    REQUEST_LOG,
+    STORES,
+    reload,
+    request_identity,
+)
 from ferro.caching import CacheEntry, CacheOptions, ResponseCache
 from ferro.config import (
     Condition,
@@ -97,6 +105,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "make_plugin_manager",
     "public_route",
     # the running app, for plugins that add routes or listeners
+    "HEALTH",
     "PIPELINE",
     "PLUGIN_MANAGER",
     "REQUEST_LOG",

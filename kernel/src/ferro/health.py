@@ -77,8 +77,14 @@ class Health:
         return web.json_response({"status": "ready"})
 
     async def report(self, request: web.Request) -> web.Response:
-        gateway = self.pipeline.gateway
         deep = request.query.get("deep", "").lower() in ("1", "true", "yes")
+        status, entries = await self.summary(deep)
+        return web.json_response({"status": status, "providers": entries},
+                                 status=200 if status != "no_providers" else 503)
+
+    async def summary(self, deep: bool) -> tuple[str, list[dict[str, Any]]]:
+        """The overall status and each provider's entry, as ``/health`` reports them."""
+        gateway = self.pipeline.gateway
         names = list(gateway.providers)
         providers = [gateway.providers[n] for n in names]
         if deep:
@@ -109,8 +115,7 @@ class Health:
             status = "degraded"
         else:
             status = "ok"
-        return web.json_response({"status": status, "providers": entries},
-                                 status=200 if status != "no_providers" else 503)
+        return status, entries
 
     def _checks_of(self, gateway: Gateway) -> dict[str, _Check]:
         """The deep checks of ``gateway`` (a reloaded config starts afresh)."""
