@@ -155,3 +155,28 @@ async def test_nothing_is_logged_below_info(logged_client, access_lines):
                              json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert resp.status == 200
     assert access_lines() == []
+
+
+async def test_lines_of_one_loop_turn_are_written_together_and_errors_at_once():
+    import asyncio
+    import io
+    import logging
+
+    from ferro.logs import BatchedStreamHandler
+
+    stream = io.StringIO()
+    writes: list[str] = []
+    stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+    handler = BatchedStreamHandler(stream)
+    logger = logging.getLogger("ferro.test.batched")
+    logger.propagate, logger.handlers = False, [handler]
+    logger.setLevel(logging.INFO)
+    for n in range(3):
+        logger.info("line %d", n)
+    assert writes == []
+    await asyncio.sleep(0)
+    assert writes == ["line 0\nline 1\nline 2\n"]
+    logger.info("pending")
+    logger.error("boom")
+    assert writes[-1] == "pending\nboom\n"
+    logger.handlers = []

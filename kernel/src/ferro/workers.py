@@ -144,6 +144,7 @@ class Supervisor:
         except BaseException:
             log.exception("worker failed")
         finally:
+            logging.shutdown()  # flushes the handlers (lines gathered in a loop turn)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
