@@ -3,6 +3,7 @@ keys on its routes (scopes, models, budgets, rotation, a store that is down)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -225,3 +226,30 @@ async def test_config_keys_and_stored_keys_both_work_and_rows_are_logged(
         (200, "after_request"), (200, "after_request"), (401, "on_error")]
     assert storage.rows[1].key_id == record.id and storage.rows[0].key_id.startswith("cfg-")
     assert storage.keys[record.id].usage_count == 1
+
+
+async def test_a_spent_budget_stays_spent_once_the_use_is_written(ring: Any) -> None:
+    keys = await ring()
+    _, secret = await keys.create("app", ["inference"], budget=1.0)
+    who = await keys.identify(secret)
+    keys.record(exchange(who, 1.5))  # type: ignore[arg-type]
+    await keys.flush()
+    again = await keys.identify(secret)  # from the cache, written use included
+    with pytest.raises(BudgetExceededError):
+        keys.admit(again, "m")  # type: ignore[arg-type]
+    await keys.aclose()
+
+
+async def test_keys_seen_lately_keep_working_while_the_store_is_down(ring: Any) -> None:
+    keys = await ring()
+    keys.ttl = 0.0
+    keys._cache = type(keys._cache)(10, 0.001)  # lookups expire at once
+    _, secret = await keys.create("app", ["inference"])
+    assert await keys.identify(secret) is not None
+    keys.storage.down = True
+    await asyncio.sleep(0.01)
+    assert await keys.identify(secret) is not None
+    with pytest.raises(KeyStoreUnavailableError):
+        await keys.identify("fgw_never_seen")
+    keys.storage.down = False
+    await keys.aclose()

@@ -39,6 +39,10 @@ log = logging.getLogger("ferro.keys")
 
 PREFIX = "fgw_"
 _CACHED = 10_000
+#: Seconds a key already seen keeps working while the store cannot be reached.
+STALE_FOR = 60.0
+#: Seconds between two warnings that the store cannot be reached.
+WARN_EVERY = 30.0
 
 
 def new_secret() -> str:
@@ -84,6 +88,10 @@ class KeyRing:
         self.flush_interval = flush_interval
         self._cache: cachetools.TTLCache[str, KeyRecord | None] = cachetools.TTLCache(
             _CACHED, ttl, timer=time.monotonic)
+        #: The last record each secret was found to have, served while the store is down.
+        self._known: cachetools.TTLCache[str, KeyRecord] = cachetools.TTLCache(
+            _CACHED, STALE_FOR, timer=time.monotonic)
+        self._warned_at = -WARN_EVERY
         self._pending: dict[str, KeyUsage] = {}
         self._count = 0
         self._counted = 0.0
@@ -145,8 +153,17 @@ class KeyRing:
                 record = await self.storage.find_key(key_hash)
                 await self._recount()
             except Exception as exc:
-                log.error("API key lookup failed: %s", exc)
-                raise KeyStoreUnavailableError() from None
+                record = self._known.get(key_hash)
+                now = time.monotonic()
+                if now - self._warned_at >= WARN_EVERY:
+                    self._warned_at = now
+                    log.error("API key lookup failed (keys seen in the last %gs keep "
+                              "working): %s", STALE_FOR, exc)
+                if record is None:
+                    raise KeyStoreUnavailableError() from None
+            else:
+                if record is not None:
+                    self._known[key_hash] = record
             self._cache[key_hash] = record
         if record is None:
             return None
@@ -208,6 +225,7 @@ class KeyRing:
         batch, self._pending = list(self._pending.values()), {}
         try:
             await self.storage.record_usage(batch)
+            self._counted_in_cache(batch)
         except Exception:
             log.exception("writing key usage failed; it is kept for the next flush")
             for usage in batch:
@@ -217,6 +235,15 @@ class KeyRing:
                     usage.cost += later.cost
                     usage.last_used_at = max(usage.last_used_at, later.last_used_at)
                 self._pending[usage.key_id] = usage
+
+    def _counted_in_cache(self, batch: list[KeyUsage]) -> None:
+        """Add written use to the cached records, so a budget spent stays spent."""
+        written = {usage.key_id: usage for usage in batch}
+        for record in self._cache.values():
+            usage = written.get(record.id) if record is not None else None
+            if usage is not None and record is not None:
+                record.spent += usage.cost
+                record.usage_count += usage.requests
 
     async def _write_usage(self) -> None:
         """Every ``flush_interval``: write the use counted, and count the keys again (so a
@@ -229,6 +256,10 @@ class KeyRing:
             except Exception as exc:
                 log.warning("counting API keys failed: %s", exc)
 
+    def _forget(self, key_hash: str) -> None:
+        self._cache.pop(key_hash, None)
+        self._known.pop(key_hash, None)
+
     # --- managing --------------------------------------------------------------------------
 
     async def create(self, name: str, scopes: Iterable[str], *,
@@ -240,7 +271,7 @@ class KeyRing:
                          models=list(models), budget=budget)
         await self.storage.create_key(record)
         self._count += 1
-        self._cache.pop(record.key_hash, None)
+        self._forget(record.key_hash)
         return record, secret
 
     async def rotate(self, key_id: str) -> tuple[KeyRecord, str] | None:
@@ -254,14 +285,14 @@ class KeyRing:
         record.rotated_at = utcnow()
         if not await self.storage.update_key(record):
             return None
-        self._cache.pop(old_hash, None)
+        self._forget(old_hash)
         return record, secret
 
     async def update(self, record: KeyRecord) -> bool:
         record.scopes = check_scopes(record.scopes)
-        self._cache.pop(record.key_hash, None)
+        self._forget(record.key_hash)
         done = await self.storage.update_key(record)
-        self._cache.pop(record.key_hash, None)
+        self._forget(record.key_hash)
         return done
 
     async def revoke(self, key_id: str) -> KeyRecord | None:
@@ -277,7 +308,7 @@ class KeyRing:
         record = await self.storage.get_key(key_id)
         if record is None or not await self.storage.delete_key(key_id):
             return False
-        self._cache.pop(record.key_hash, None)
+        self._forget(record.key_hash)
         self._count = max(0, self._count - 1)
         return True
 
