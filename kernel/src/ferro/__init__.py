@@ -6,6 +6,7 @@ Plugins import from here (and from :mod:`ferro.testing` in their tests) and noth
 
 from ferro import embeddings, json_tool, storage_sql, wire
 from ferro.app import (
+    ENV,
     HEALTH,
     PIPELINE,
     PLUGIN_MANAGER,
@@ -105,6 +106,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     "make_plugin_manager",
     "public_route",
     # the running app, for plugins that add routes or listeners
+    "ENV",
     "HEALTH",
     "PIPELINE",
     "PLUGIN_MANAGER",

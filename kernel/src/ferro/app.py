@@ -42,7 +42,7 @@ from ferro.routes.openai import CODECS, json_error
 from ferro.storage import Stores, open_stores
 from ferro.types import Identity
 
-__all__ = ["EDGE", "HEALTH", "PIPELINE", "REQUEST_ID", "REQUEST_LOG", "STORES", "create_app",
+__all__ = ["EDGE", "ENV", "HEALTH", "PIPELINE", "REQUEST_ID", "REQUEST_LOG", "STORES", "create_app",
            "reload", "request_identity"]
 
 log = logging.getLogger("ferro.app")
