@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import signal
 import sqlite3
-import uuid
 
 import aiohttp
 import asyncpg
 import pytest
-from ferro.testing import POSTGRES_DSN, needs_postgres
+from ferro.testing import POSTGRES_DSN
 
 from tests.real_gateway import real_gateway
 
@@ -106,16 +105,9 @@ class Proxy:
 
 
 @pytest.fixture
-async def pg_schema():
-    if needs_postgres.args[0]:
-        pytest.skip(needs_postgres.kwargs["reason"])
-    name = f"ferro_e2e_{uuid.uuid4().hex[:12]}"
-    yield name
-    conn = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
+def pg_schema(postgres_schema):
+    """The test kit's fresh PostgreSQL schema (skips without a server)."""
+    return postgres_schema
 
 
 async def test_a_database_outage_is_answered_cleanly_and_the_log_catches_up(

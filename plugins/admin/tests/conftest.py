@@ -3,15 +3,13 @@ tests that ask for it, a fresh PostgreSQL schema), and a client that calls it.""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from ferro import PIPELINE
-from ferro.testing import POSTGRES_DSN, needs_postgres, stub_config
+from ferro.testing import POSTGRES_DSN, stub_config
 
 #: Bootstrap secrets (the environment creates these keys on a store without keys).
 ADMIN = "fgw_admin-bootstrap-secret-for-tests-000000000"
@@ -76,16 +74,9 @@ async def storage(request: pytest.FixtureRequest, db: Path) -> Any:
         yield {name: {"backend": "sqlite", "dsn": str(db)}
                for name in ("keys", "config", "request_logs")}
         return
-    if needs_postgres.args[0]:  # the mark's condition: no server answers
-        pytest.skip(needs_postgres.kwargs["reason"])
-    schema = f"ferro_admin_{uuid.uuid4().hex[:12]}"
+    schema = request.getfixturevalue("postgres_schema")  # skips without a server
     yield {name: {"backend": "postgres", "dsn": POSTGRES_DSN, "options": {"schema": schema}}
            for name in ("keys", "config", "request_logs")}
-    conn = await asyncpg.connect(POSTGRES_DSN)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 class Kit:

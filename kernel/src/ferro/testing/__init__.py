@@ -16,7 +16,8 @@ Contract test classes
     :class:`OpenAICompatibleContract`: ``ProviderContract`` with OpenAI's wire format written,
     for providers that speak OpenAI's dialect; set only the knobs where theirs differs.
     :class:`StorageContract`: the storage contract every storage backend's tests subclass
-    (with ``POSTGRES_DSN`` and ``needs_postgres`` for backends on the real PostgreSQL).
+    (with ``POSTGRES_DSN``, ``needs_postgres`` and the ``postgres_schema`` fixture for
+    backends on the real PostgreSQL).
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ from ferro.testing.helpers import (
     stub_plugins,
 )
 from ferro.testing.openai_contract import OpenAICompatibleContract
-from ferro.testing.storage_contract import POSTGRES_DSN, StorageContract, needs_postgres
+from ferro.testing.storage_contract import (
+    POSTGRES_DSN,
+    StorageContract,
+    needs_postgres,
+    postgres_schema,
+)
 from ferro.testing.stub import StubOptions, StubProvider
 
 __all__ = [
@@ -72,6 +78,7 @@ __all__ = [
     "needs_redis",
     "openai_client",
     "patch_aioresponses",
+    "postgres_schema",
     "single_provider",
     "sse_body",
     "stub_config",

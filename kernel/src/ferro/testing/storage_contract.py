@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -48,6 +49,29 @@ needs_postgres = pytest.mark.skipif(
     not postgres_answers(),
     reason=f"no PostgreSQL server at {_PG_URL.hostname}:{_PG_URL.port or 5432} "
            f"(set FERRO_TEST_POSTGRES_DSN to use another)")
+
+
+@pytest.fixture
+def postgres_schema() -> Any:
+    """A fresh schema name on the test PostgreSQL (a backend's ``schema`` option), dropped
+    with everything in it after the test; skips, saying why, when no server answers. A
+    plain fixture (its drop runs on a loop of its own), so that other fixtures, async or
+    parametrized, may ask for it with ``request.getfixturevalue``."""
+    if not postgres_answers():
+        pytest.skip(needs_postgres.kwargs["reason"])
+    import asyncpg  # the PostgreSQL backend's driver: only its tests get here
+
+    name = f"ferro_test_{uuid.uuid4().hex[:16]}"
+    yield name
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 # --- records the tests store ----------------------------------------------------------------
