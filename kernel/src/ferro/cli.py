@@ -21,6 +21,10 @@ from ferro.version import __version__
 __all__ = ["build_cli", "main"]
 
 
+#: The response cache of the no-file default, when its package is installed.
+EMBEDDED_CACHE = "memory"
+
+
 def load_or_default(path: str | None, env: Mapping[str, str] = os.environ) -> Config:
     """The config file, or the no-file default (fallback over what the environment
     configures); ``CORS_ORIGINS`` fills an empty CORS allow-list."""
@@ -66,8 +70,11 @@ def build_cli(pm: FerroPluginManager) -> click.Group:
                 config.server.host = host
             if port is not None:
                 config.server.port = port
-            if EMBEDDED_BACKEND in build_registry(pm).storage:
+            registry = build_registry(pm)
+            if EMBEDDED_BACKEND in registry.storage:
                 with_embedded_storage(config, data_dir)
+            if not config_path and not config.cache.backend and EMBEDDED_CACHE in registry.caches:
+                config.cache.backend = EMBEDDED_CACHE  # the no-file default's answer cache
             code = run(config, pm, config_path=config_path, workers=workers)
         except ConfigError as exc:
             raise click.ClickException(exc.message) from None
