@@ -1,7 +1,8 @@
 """The ``redis`` backend: buckets in Redis, so every gateway process and host that points at
 the same server and prefix enforces one limit.
 
-A check is one round trip whatever the number of buckets: one Lua script (sent once, then
+A check is one round trip whatever the number of buckets, pipelined with the other
+requests' on one connection (:mod:`ferro_ratelimit.resp`): one Lua script (sent once, then
 called by its SHA with ``EVALSHA``) refills, checks and takes from all of a request's
 buckets atomically. Its clock is the Redis server's ``TIME``, so gateways on hosts whose
 clocks disagree still agree on the levels. A bucket is one string, ``"<level> <time>"``,
@@ -24,12 +25,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from ferro import GatewayError
-from redis.exceptions import RedisError
 
 from ferro_ratelimit.buckets import Check, Verdict
 from ferro_ratelimit.options import RedisOptions
+from ferro_ratelimit.resp import RedisReplyError, RespClient
 
 __all__ = ["RateLimiterUnavailable", "RedisBackend"]
 
@@ -94,9 +94,8 @@ class RedisBackend:
         self.prefix = options.prefix
         self.timeout = float(options.timeout)
         self.deny_on_error = deny_on_error
-        self.redis = aioredis.Redis.from_url(
-            options.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout)
-        self.script = self.redis.register_script(TAKE)
+        self.redis = RespClient(options.url, self.timeout)
+        self.script = self.redis.script(TAKE)
         self._warned_at = -WARN_EVERY
         #: bucket key -> its gathered debit
         self._debits: dict[str, Check] = {}
@@ -149,10 +148,8 @@ class RedisBackend:
         for _key, rate, cost, *_ in checks:
             args += (rate.capacity, rate.per_second, cost)
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self.script(keys=[self.prefix + c.key for c in checks],
-                                          args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
+            return await self.script(keys=[self.prefix + c.key for c in checks], args=args)
+        except (RedisReplyError, OSError, TimeoutError) as exc:
             self._unavailable(exc)
             return None
 

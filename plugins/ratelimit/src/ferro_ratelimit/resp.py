@@ -1,0 +1,192 @@
+"""A small Redis client for the one call the limiter makes per request: commands pipelined
+on one connection, each reply matched to its command in order.
+
+redis-py takes a pooled connection, writes, reads and puts it back for every command:
+about 75 us of CPU per call, measured with 32 callers at once, which was the largest cost
+of a rate-limited request. Here a call is one buffered write and a future resolved by the
+reply parser: about a tenth of that. It speaks RESP2 and only what the limiter needs
+(``AUTH``, ``SELECT``, ``EVALSHA`` falling back to ``EVAL``); a lost connection fails the
+calls waiting on it, and the next call connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["RedisReplyError", "RespClient"]
+
+
+class RedisReplyError(Exception):
+    """Redis answered with an error reply."""
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def encode(*args: bytes | str | int | float) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else (
+            arg.encode() if isinstance(arg, str) else repr(arg).encode())
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def parse(buffer: bytes | bytearray, at: int) -> tuple[Any, int]:
+    """The reply starting at ``at`` and where the next one starts; raises _Incomplete."""
+    end = buffer.find(b"\r\n", at)
+    if end < 0:
+        raise _Incomplete
+    kind, line = buffer[at:at + 1], bytes(buffer[at + 1:end])
+    at = end + 2
+    if kind == b"+":
+        return line, at
+    if kind == b"-":
+        return RedisReplyError(line.decode(errors="replace")), at
+    if kind == b":":
+        return int(line), at
+    if kind == b"$":
+        size = int(line)
+        if size < 0:
+            return None, at
+        if len(buffer) < at + size + 2:
+            raise _Incomplete
+        return bytes(buffer[at:at + size]), at + size + 2
+    if kind == b"*":
+        count = int(line)
+        if count < 0:
+            return None, at
+        items = []
+        for _ in range(count):
+            item, at = parse(buffer, at)
+            items.append(item)
+        return items, at
+    raise RedisReplyError(f"unexpected reply type {kind!r}")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._buffer = bytearray()
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        at = 0
+        try:
+            while at < len(buffer):
+                reply, at = parse(buffer, at)
+                future = self.waiting.popleft()
+                if not future.done():  # one that timed out is skipped
+                    future.set_result(reply)
+        except _Incomplete:
+            pass
+        del buffer[:at]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        error = ConnectionError(f"Redis connection lost: {exc or 'closed by the server'}")
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+
+class RespClient:
+    """Commands to the Redis at ``url`` (``redis://[user:password@]host:port/db``, or
+    ``rediss://`` for TLS), over one pipelined connection."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError(f"redis url must start with redis:// or rediss://, got {url!r}")
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+        self.tls = parts.scheme == "rediss"
+        self.user = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.db = int(parts.path.strip("/") or 0)
+        self.timeout = timeout
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+
+    async def _connection(self) -> _Protocol:
+        protocol = self._protocol
+        if protocol is not None and not protocol.lost:
+            return protocol
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        try:
+            return await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(
+            _Protocol, self.host, self.port,
+            ssl=ssl.create_default_context() if self.tls else None)
+        hello: list[tuple[Any, ...]] = []
+        if self.password is not None:
+            hello.append(("AUTH", self.user, self.password) if self.user
+                         else ("AUTH", self.password))
+        if self.db:
+            hello.append(("SELECT", self.db))
+        self._protocol = protocol
+        for command in hello:
+            reply = await self._send(protocol, command)
+            if isinstance(reply, RedisReplyError):
+                protocol.transport.close()  # type: ignore[union-attr]
+                raise reply
+        return protocol
+
+    def _send(self, protocol: _Protocol, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future = asyncio.get_running_loop().create_future()
+        protocol.waiting.append(future)
+        protocol.transport.write(encode(*command))  # type: ignore[union-attr]
+        return future
+
+    async def call(self, *command: Any) -> Any:
+        """The reply to ``command`` (an error reply is returned, not raised); raises
+        TimeoutError after ``timeout`` seconds, connecting included, and OSError or
+        ConnectionError when Redis cannot be reached."""
+        async with asyncio.timeout(self.timeout):
+            protocol = await self._connection()
+            return await self._send(protocol, command)
+
+    def script(self, source: str) -> _Script:
+        return _Script(self, source)
+
+    async def aclose(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        self._protocol = None
+
+
+class _Script:
+    """A Lua script called by its SHA, sent whole once when the server does not know it."""
+
+    def __init__(self, client: RespClient, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        reply = await self.client.call("EVALSHA", self.sha, len(keys), *keys, *args)
+        if isinstance(reply, RedisReplyError) and str(reply).startswith("NOSCRIPT"):
+            reply = await self.client.call("EVAL", self.source, len(keys), *keys, *args)
+        if isinstance(reply, RedisReplyError):
+            raise reply
+        return reply

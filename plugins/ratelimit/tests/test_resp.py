@@ -1,0 +1,107 @@
+"""The pipelined Redis client: replies matched to commands in order, partial reads, error
+replies, a script the server does not know yet, timeouts, and a lost connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from ferro.testing import REDIS_URL, needs_redis
+from ferro_ratelimit.resp import RedisReplyError, RespClient, encode, parse
+
+
+def test_replies_parse_whole_and_refuse_to_parse_half() -> None:
+    data = b"*3\r\n:1\r\n$3\r\nabc\r\n$-1\r\n+OK\r\n-ERR bad\r\n"
+    reply, at = parse(data, 0)
+    assert reply == [1, b"abc", None]
+    ok, at = parse(data, at)
+    error, at = parse(data, at)
+    assert ok == b"OK" and isinstance(error, RedisReplyError) and str(error) == "ERR bad"
+    assert at == len(data)
+    for cut in range(1, 12):
+        with pytest.raises(Exception) as info:
+            parse(data[:cut], 0)
+        assert type(info.value).__name__ == "_Incomplete"
+    assert encode("GET", b"k", 3, 0.5) == b"*4\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\n3\r\n$3\r\n0.5\r\n"
+
+
+class FakeRedis:
+    """Answers each command with ``+PONG``, split in two writes, after ``delay``; the first
+    connection is closed after ``close_after`` commands."""
+
+    def __init__(self, delay: float = 0.0, close_after: int | None = None) -> None:
+        self.delay, self.close_after, self.connections = delay, close_after, 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        served = 0
+        while line := await reader.readline():
+            if not line.startswith(b"*"):
+                continue
+            for _ in range(int(line[1:]) * 2):
+                await reader.readline()
+            if self.close_after is not None and self.connections == 1 \
+                    and served == self.close_after:
+                writer.close()
+                return
+            await asyncio.sleep(self.delay)
+            writer.write(b"+PO")
+            await writer.drain()
+            writer.write(b"NG\r\n")
+            served += 1
+
+
+async def serve(fake: FakeRedis) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    return server, f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+
+
+async def test_a_call_that_times_out_does_not_take_the_next_ones_reply() -> None:
+    server, url = await serve(FakeRedis(delay=0.1))
+    client = RespClient(url, timeout=0.05)
+    with pytest.raises(TimeoutError):
+        await client.call("PING")
+    client.timeout = 1.0
+    assert await client.call("PING") == b"PONG"
+    assert await asyncio.gather(*(client.call("PING") for _ in range(5))) == [b"PONG"] * 5
+    await client.aclose()
+    server.close()
+
+
+async def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> None:
+    fake = FakeRedis(close_after=1)
+    server, url = await serve(fake)
+    client = RespClient(url, timeout=1.0)
+    assert await client.call("PING") == b"PONG"
+    with pytest.raises(ConnectionError):
+        await client.call("PING")
+    assert await client.call("PING") == b"PONG" and fake.connections == 2
+    await client.aclose()
+    server.close()
+
+
+async def test_nothing_listening_is_an_os_error(unused_tcp_port: int) -> None:
+    client = RespClient(f"redis://127.0.0.1:{unused_tcp_port}", timeout=1.0)
+    with pytest.raises(OSError):
+        await client.call("PING")
+
+
+def test_only_redis_urls_are_taken() -> None:
+    with pytest.raises(ValueError, match="redis://"):
+        RespClient("http://127.0.0.1:6379", 1.0)
+    client = RespClient("rediss://u:p%40ss@cache.example:6380/3", 1.0)
+    assert (client.host, client.port, client.tls, client.user, client.password, client.db) == (
+        "cache.example", 6380, True, "u", "p@ss", 3)
+
+
+@needs_redis
+async def test_a_script_unknown_to_the_server_is_sent_whole_then_called_by_sha() -> None:
+    client = RespClient(REDIS_URL, timeout=1.0)
+    assert await client.call("SCRIPT", "FLUSH") == b"OK"
+    script = client.script("return {KEYS[1], ARGV[1]}")
+    assert await script(keys=["ferro-test:resp"], args=[7]) == [b"ferro-test:resp", b"7"]
+    assert await client.call("SCRIPT", "EXISTS", script.sha) == [1]
+    assert await script(keys=["k"], args=["x"]) == [b"k", b"x"]
+    with pytest.raises(RedisReplyError):
+        await client.script("return redis.call('NOPE')")(keys=[], args=[])
+    await client.aclose()
