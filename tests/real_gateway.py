@@ -44,21 +44,21 @@ class RealGateway:
 
 
 @contextlib.asynccontextmanager
-async def real_gateway(tmp_path: Path, port: int, config: Mapping[str, Any],
-                       env: Mapping[str, str] | None = None) -> AsyncIterator[RealGateway]:
-    """The gateway serving ``config`` on ``port``, answering ``/health``; stopped (SIGTERM,
-    then killed) on the way out."""
-    path = tmp_path / f"gateway-{port}.json"
+async def ferrogw_process(tmp_path: Path, name: str, config: Mapping[str, Any],
+                          args: list[str], env: Mapping[str, str | None] | None = None
+                          ) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:
+    """``ferrogw serve --config <config> <args>`` and its log file; stopped (SIGTERM, then
+    killed) on the way out. ``env``: changes to the environment (None removes a name)."""
+    path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(config))
-    log = tmp_path / f"gateway-{port}.log"
+    log = tmp_path / f"{name}.log"
+    environment = {**os.environ, **(env or {})}
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            FERROGW, "serve", "--config", str(path), "--port", str(port),
-            stdout=out, stderr=out, env={**os.environ, **(env or {})})
-    gateway = RealGateway(process, f"http://127.0.0.1:{port}", log)
+            FERROGW, "serve", "--config", str(path), *args, stdout=out, stderr=out,
+            env={k: v for k, v in environment.items() if v is not None})
     try:
-        await _answering(gateway)
-        yield gateway
+        yield process, log
     finally:
         if process.returncode is None:
             process.terminate()
@@ -67,6 +67,17 @@ async def real_gateway(tmp_path: Path, port: int, config: Mapping[str, Any],
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def real_gateway(tmp_path: Path, port: int, config: Mapping[str, Any],
+                       env: Mapping[str, str] | None = None) -> AsyncIterator[RealGateway]:
+    """The gateway serving ``config`` on ``port``, answering ``/health``."""
+    async with ferrogw_process(tmp_path, f"gateway-{port}", config, ["--port", str(port)],
+                               env) as (process, log):
+        gateway = RealGateway(process, f"http://127.0.0.1:{port}", log)
+        await _answering(gateway)
+        yield gateway
 
 
 async def _answering(gateway: RealGateway) -> None:

@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import sys
-from pathlib import Path
 
 import aiohttp
 import orjson
@@ -18,7 +16,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-FERROGW = str(Path(sys.executable).with_name("ferrogw"))
+from tests.real_gateway import FERROGW, ferrogw_process
 
 PROMPT, COMPLETION = 5, 7
 CHUNKS = 10
@@ -59,37 +57,17 @@ async def eventually(check, what, tries=100):
 
 @contextlib.asynccontextmanager
 async def serving(tmp_path, config, workers, env=None):
-    """The gateway with ``workers`` workers on a port the OS picks, every worker started;
-    stopped (SIGTERM, then killed) on the way out. ``env``: what to add to the environment
-    (None: remove)."""
-    path = tmp_path / "gateway.json"
-    path.write_text(json.dumps(config))
-    log = tmp_path / "gateway.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            FERROGW, "serve", "--config", str(path), "--port", "0", "--workers", str(workers),
-            stdout=out, stderr=out, env=environment(env or {}))
-    gateway = Gateway(process, log)
-    try:
+    """The gateway with ``workers`` workers on a port the OS picks, every worker started.
+    ``env``: what to change in the environment (None: remove)."""
+    async with ferrogw_process(tmp_path, "gateway", config,
+                               ["--port", "0", "--workers", str(workers)], env) as (process, log):
+        gateway = Gateway(process, log)
         await eventually(lambda: process.returncode is not None or
                          len(gateway.said("started on http://")) == workers, "every worker up")
         assert process.returncode is None, log.read_text()
         gateway.url = gateway.said(r"(http://[\d.]+:\d+)")[0][1]
         assert not gateway.url.endswith(":0")
         yield gateway
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-def environment(changes):
-    env = {**os.environ, **changes}
-    return {name: value for name, value in env.items() if value is not None}
 
 
 def upstream_config(upstream, **server):
@@ -267,7 +245,7 @@ async def test_a_worker_that_cannot_start_stops_the_gateway(tmp_path):
     process = await asyncio.create_subprocess_exec(
         FERROGW, "serve", "--config", str(tmp_path / "gateway.json"), "--port", "0",
         "--workers", "2", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        env=environment({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")}))
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")})
     _, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 1
     assert b"is not a directory" in err
