@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._lines: list[str] = []
+        _BATCHING.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -137,6 +139,19 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                     self.stream.flush()
                 except Exception:
                     pass  # nowhere left to say it (stderr is gone)
+
+
+#: Every batching handler, flushed before a fork: a forked worker must not write its
+#: parent's pending lines again.
+_BATCHING: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
+
+
+def _flush_before_fork() -> None:
+    for handler in list(_BATCHING):
+        handler.flush()
+
+
+os.register_at_fork(before=_flush_before_fork)
 
 
 def setup_logging(level: str = "info", fmt: str = "json", *, pid: bool = False) -> None:
