@@ -68,6 +68,35 @@ async def test_a_call_that_times_out_does_not_take_the_next_ones_reply() -> None
     server.close()
 
 
+async def test_the_calls_of_one_loop_turn_go_out_in_one_write() -> None:
+    fake = FakeRedis()
+    server, url = await serve(fake)
+    client = RespClient(url, timeout=1.0)
+    assert await client.call("PING") == b"PONG"
+    transport = client._protocol.transport
+    writes = []
+    write = transport.write
+    transport.write = lambda data: (writes.append(data), write(data))[1]
+    assert await asyncio.gather(*(client.call("PING") for _ in range(5))) == [b"PONG"] * 5
+    assert writes == [encode("PING") * 5]
+    await client.aclose()
+    server.close()
+
+
+async def test_a_timeout_fails_every_call_behind_it_and_the_next_call_reconnects() -> None:
+    fake = FakeRedis(delay=0.3)
+    server, url = await serve(fake)
+    client = RespClient(url, timeout=0.1)
+    results = await asyncio.gather(*(client.call("PING") for _ in range(3)),
+                                   return_exceptions=True)
+    assert results[0].__class__ is TimeoutError
+    assert all(isinstance(r, TimeoutError | ConnectionError) for r in results)
+    client.timeout = 1.0
+    assert await client.call("PING") == b"PONG" and fake.connections == 2
+    await client.aclose()
+    server.close()
+
+
 async def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> None:
     fake = FakeRedis(close_after=1)
     server, url = await serve(fake)
