@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,8 @@ from ferro.storage import EMBEDDED_DIR, EMBEDDED_FILE
 from ferro.storage_sql import SQLITE, SQLStorage
 
 MEMORY = ":memory:"
+#: Seconds between tries of switching a file that another connection holds to WAL.
+WAL_RETRY = 0.01
 #: Where an empty DSN puts the file (the embedded default's directory and name).
 DEFAULT_PATH = os.path.join(EMBEDDED_DIR, EMBEDDED_FILE)
 
@@ -124,12 +127,26 @@ class SQLiteStorage(SQLStorage):
                                        isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
+            await self._use_wal(conn)
             await conn.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
             await conn.close()
             raise
         return conn
+
+    async def _use_wal(self, conn: aiosqlite.Connection) -> None:
+        """Switch the file to WAL. The switch takes the file's lock without waiting for it
+        (the busy timeout does not apply), so connections opening a new file at once retry
+        it, within the busy timeout."""
+        deadline = time.monotonic() + self.options.busy_timeout
+        while True:
+            try:
+                await conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(WAL_RETRY)
 
     def _connection(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
         if conn is None:
