@@ -84,6 +84,7 @@ from ferro.storage import (
     Storage,
     Stores,
 )
+from ferro.tasks import stop_task
 from ferro.tracing import TraceContext
 from ferro.types import (
     Attempt,
@@ -150,6 +151,7 @@ __all__ = [  # noqa: RUF022 (grouped as README lists it)
     # resilience helpers
     "backoff_delay",
     "retry_after_seconds",
+    "stop_task",
     # caching
     "CacheEntry",
     "CacheOptions",

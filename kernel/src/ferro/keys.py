@@ -16,7 +16,6 @@ per ``flush_interval``, off the request path, and once more at shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -30,6 +29,7 @@ import cachetools
 
 from ferro.errors import AuthenticationError, GatewayError, PermissionDeniedError
 from ferro.storage import SCOPES, KeyRecord, KeyUsage, Storage, utcnow
+from ferro.tasks import stop_task
 from ferro.types import Exchange, Identity
 
 __all__ = ["PREFIX", "BudgetExceededError", "KeyRing", "KeyStoreUnavailableError",
@@ -128,11 +128,8 @@ class KeyRing:
 
     async def aclose(self) -> None:
         """Stop the usage writer and write what it had not."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.flush()
 
     # --- checking --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections import deque
 from datetime import UTC, datetime
 
 from ferro.storage import LogRow, Storage
+from ferro.tasks import stop_task
 from ferro.types import Exchange
 
 __all__ = ["RequestLogWriter", "log_row"]
@@ -113,11 +114,8 @@ class RequestLogWriter:
 
     async def aclose(self, timeout: float = 10.0) -> None:
         """Stop the writer, then write what is queued, trying for up to ``timeout``."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self._queue:

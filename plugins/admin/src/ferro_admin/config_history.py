@@ -18,7 +18,6 @@ unexpanded), so a rollback re-applies exactly what was sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -36,6 +35,7 @@ from ferro import (
     Storage,
     parse_config,
     reload,
+    stop_task,
 )
 
 from ferro_admin.errors import NotFoundError, NotImplementedYetError
@@ -95,11 +95,8 @@ class ConfigService:
         self._task = asyncio.create_task(self._follow(store), name="ferro-admin-config")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _follow(self, store: Storage) -> None:
         while True:

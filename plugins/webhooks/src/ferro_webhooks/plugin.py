@@ -9,12 +9,19 @@ the app is configured, to give the app a :class:`Webhooks` of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from ferro import PLUGIN_MANAGER, BreakerState, Config, Exchange, build_options, hookimpl
+from ferro import (
+    PLUGIN_MANAGER,
+    BreakerState,
+    Config,
+    Exchange,
+    build_options,
+    hookimpl,
+    stop_task,
+)
 
 from ferro_webhooks.delivery import Outbox
 from ferro_webhooks.events import BREAKER_EVENTS, REQUEST_FAILED, breaker_changed, request_failed
@@ -78,10 +85,7 @@ class Webhooks:
             try:
                 yield
             finally:
-                if checks is not None:
-                    checks.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await checks
+                await stop_task(checks)
                 await self.outbox.close()
                 app[PLUGIN_MANAGER].unregister(self)
 
