@@ -144,7 +144,7 @@ class SQLiteStorage(SQLStorage):
                 await conn.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                     raise
             await asyncio.sleep(WAL_RETRY)
 
