@@ -4,6 +4,8 @@ replies, a script the server does not know yet, timeouts, and a lost connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from ferro.testing import REDIS_URL, needs_redis
@@ -51,62 +53,56 @@ class FakeRedis:
             served += 1
 
 
-async def serve(fake: FakeRedis) -> tuple[asyncio.Server, str]:
+@contextlib.asynccontextmanager
+async def client_of(fake: FakeRedis, timeout: float) -> AsyncIterator[RespClient]:
+    """A client of ``fake`` served on a free port; both are closed afterwards."""
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
-    return server, f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    client = RespClient(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0", timeout)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        server.close()
 
 
 async def test_a_call_that_times_out_does_not_take_the_next_ones_reply() -> None:
-    server, url = await serve(FakeRedis(delay=0.1))
-    client = RespClient(url, timeout=0.05)
-    with pytest.raises(TimeoutError):
-        await client.call("PING")
-    client.timeout = 1.0
-    assert await client.call("PING") == b"PONG"
-    assert await asyncio.gather(*(client.call("PING") for _ in range(5))) == [b"PONG"] * 5
-    await client.aclose()
-    server.close()
+    async with client_of(FakeRedis(delay=0.1), timeout=0.05) as client:
+        with pytest.raises(TimeoutError):
+            await client.call("PING")
+        client.timeout = 1.0
+        assert await client.call("PING") == b"PONG"
+        assert await asyncio.gather(*(client.call("PING") for _ in range(5))) == [b"PONG"] * 5
 
 
 async def test_the_calls_of_one_loop_turn_go_out_in_one_write() -> None:
-    fake = FakeRedis()
-    server, url = await serve(fake)
-    client = RespClient(url, timeout=1.0)
-    assert await client.call("PING") == b"PONG"
-    transport = client._protocol.transport
-    writes = []
-    write = transport.write
-    transport.write = lambda data: (writes.append(data), write(data))[1]
-    assert await asyncio.gather(*(client.call("PING") for _ in range(5))) == [b"PONG"] * 5
-    assert writes == [encode("PING") * 5]
-    await client.aclose()
-    server.close()
+    async with client_of(FakeRedis(), timeout=1.0) as client:
+        assert await client.call("PING") == b"PONG"
+        transport = client._protocol.transport
+        writes = []
+        write = transport.write
+        transport.write = lambda data: (writes.append(data), write(data))[1]
+        assert await asyncio.gather(*(client.call("PING") for _ in range(5))) == [b"PONG"] * 5
+        assert writes == [encode("PING") * 5]
 
 
 async def test_a_timeout_fails_every_call_behind_it_and_the_next_call_reconnects() -> None:
     fake = FakeRedis(delay=0.3)
-    server, url = await serve(fake)
-    client = RespClient(url, timeout=0.1)
-    results = await asyncio.gather(*(client.call("PING") for _ in range(3)),
-                                   return_exceptions=True)
-    assert results[0].__class__ is TimeoutError
-    assert all(isinstance(r, TimeoutError | ConnectionError) for r in results)
-    client.timeout = 1.0
-    assert await client.call("PING") == b"PONG" and fake.connections == 2
-    await client.aclose()
-    server.close()
+    async with client_of(fake, timeout=0.1) as client:
+        results = await asyncio.gather(*(client.call("PING") for _ in range(3)),
+                                       return_exceptions=True)
+        assert results[0].__class__ is TimeoutError
+        assert all(isinstance(r, TimeoutError | ConnectionError) for r in results)
+        client.timeout = 1.0
+        assert await client.call("PING") == b"PONG" and fake.connections == 2
 
 
 async def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> None:
     fake = FakeRedis(close_after=1)
-    server, url = await serve(fake)
-    client = RespClient(url, timeout=1.0)
-    assert await client.call("PING") == b"PONG"
-    with pytest.raises(ConnectionError):
-        await client.call("PING")
-    assert await client.call("PING") == b"PONG" and fake.connections == 2
-    await client.aclose()
-    server.close()
+    async with client_of(fake, timeout=1.0) as client:
+        assert await client.call("PING") == b"PONG"
+        with pytest.raises(ConnectionError):
+            await client.call("PING")
+        assert await client.call("PING") == b"PONG" and fake.connections == 2
 
 
 async def test_nothing_listening_is_an_os_error(unused_tcp_port: int) -> None:
