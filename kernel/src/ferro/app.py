@@ -33,6 +33,7 @@ from ferro.errors import GatewayError, RequestTooLargeError
 from ferro.events import Events
 from ferro.gateway import Gateway
 from ferro.health import Health
+from ferro.http_client import HTTPClient
 from ferro.keys import KeyRing
 from ferro.pipeline import REQUEST_ID, Pipeline, request_id
 from ferro.plugins import FerroPluginManager
@@ -52,6 +53,7 @@ PLUGIN_MANAGER = web.AppKey("ferro_plugin_manager", FerroPluginManager)
 REGISTRY = web.AppKey("ferro_registry", Registry)
 ENV = web.AppKey("ferro_env", Mapping)
 SESSION = web.AppKey("ferro_session", aiohttp.ClientSession)
+HTTP = web.AppKey("ferro_http", HTTPClient)
 EDGE = web.AppKey("ferro_edge", Edge)
 HEALTH = web.AppKey("ferro_health", Health)
 STORES = web.AppKey("ferro_stores", Stores)
@@ -112,7 +114,7 @@ def reload(app: web.Application, config: Config) -> Gateway:
     in flight finish on the old one. Breaker state carries over for targets that did not
     change. Raises ConfigError (the old config keeps serving)."""
     pipeline = app[PIPELINE]
-    gateway = Gateway(config, app[REGISTRY], app[ENV], app[SESSION],
+    gateway = Gateway(config, app[REGISTRY], app[ENV], app[SESSION], http=app[HTTP],
                       previous=pipeline.gateway)
     pipeline.swap(gateway)
     app[EDGE].apply(config.server)
@@ -155,18 +157,26 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         await stores.close()
 
 
+#: Seconds an idle upstream connection is kept for the next call.
+KEEPALIVE = 60.0
+
+
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    """The upstream clients: the gateway's own, for the providers' calls, and an aiohttp
+    session, for plugins and for providers built without the former."""
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
     )
+    http = app[HTTP] = HTTPClient(keepalive_timeout=KEEPALIVE)
     app[SESSION] = session
     pipeline = app[PIPELINE]
-    pipeline.gateway.bind(session)
+    pipeline.gateway.bind(session, http)
     yield
     await pipeline.events.drain()
     await pipeline.gateway.aclose()
+    await http.close()
     await session.close()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from ferro.http_client import Disconnected
 from ferro.redaction import scrub
 
 __all__ = [
@@ -221,7 +222,8 @@ def transport_error(provider: str, exc: BaseException,
     if isinstance(exc, TimeoutError):
         within = f" within {timeout:g}s" if timeout else ""
         return UpstreamTimeoutError(f"{provider} did not answer{within}", provider=provider)
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError
+                  | Disconnected):
         return UpstreamConnectionError(
             f"{provider} closed the connection before its answer was complete",
             provider=provider, code="upstream_disconnected")

@@ -40,8 +40,10 @@ from ferro.errors import (
     PluginError,
     RejectedError,
 )
+from ferro.http_client import HTTPClient
 from ferro.operations import ChatChunk, OperationRequest
 from ferro.pricing import Pricing
+from ferro.provider import BaseProvider
 from ferro.registry import Registry
 from ferro.resilience import BreakerState, CircuitBreaker
 from ferro.types import Cache, Exchange, Identity, Provider, RequestContext, Strategy, Target
@@ -67,15 +69,18 @@ ChunkStep = tuple[str, Callable[[RequestContext, ChatChunk], Awaitable[ChatChunk
 class Gateway:
     def __init__(self, config: Config, registry: Registry, env: Mapping[str, str],
                  session: aiohttp.ClientSession | None = None, *,
-                 previous: Gateway | None = None) -> None:
+                 http: HTTPClient | None = None, previous: Gateway | None = None) -> None:
         """Build everything the config asks for, or raise a located ConfigError. Without a
-        session (the app has none before it starts), :meth:`bind` gives it later."""
+        session and upstream client (the app has none before it starts), :meth:`bind`
+        gives them later."""
         self.config = config
         self.registry = registry
         self.aliases = dict(config.aliases)
         self.providers: dict[str, Provider] = {}
         self.skipped: list[str] = []
         self._build_providers(env, session)
+        if http is not None:
+            self.bind(session, http)
         self.pricing = Pricing.with_overrides(config.pricing)
         self.targets = self._build_targets(previous)
         self.strategy = self._build_strategy()
@@ -280,10 +285,13 @@ class Gateway:
 
     # --- life cycle -------------------------------------------------------------------------
 
-    def bind(self, session: aiohttp.ClientSession) -> None:
-        """Give the providers of a gateway built before the app started its session."""
+    def bind(self, session: aiohttp.ClientSession | None, http: HTTPClient) -> None:
+        """Give the providers the app's aiohttp session and upstream client (for a
+        gateway built before the app started them)."""
         for provider in self.providers.values():
             provider.session = session  # type: ignore[attr-defined]
+            if isinstance(provider, BaseProvider):
+                provider.http = http
 
     def watch_breakers(self, changed: Callable[[str, BreakerState, BreakerState], None]) -> None:
         """Have every target's breaker report its changes as ``changed(target, old, new)``."""

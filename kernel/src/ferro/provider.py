@@ -1,14 +1,15 @@
 """``BaseProvider``: what every provider shares, so provider packages hold only translation.
 
 It resolves settings (config file, then environment), maps model names, answers
-``supports_model``, caches discovered models, and does the HTTP: one shared session, the
-provider's timeout, and upstream failures turned into :class:`~ferro.errors.UpstreamError`
-with the upstream status, a retryable flag and ``Retry-After`` passed on. What an upstream
-sends is bounded by the config's ``limits``: a whole answer by ``max_response_bytes``
-(refused at its Content-Length, or as soon as the bytes read pass it, never buffered past
-it), a stream's events by ``max_frame_bytes`` and the whole stream by
-``max_stream_bytes``. Each provider's credentials are learned by
-:data:`ferro.redaction.SECRETS` when it is built.
+``supports_model``, caches discovered models, and does the HTTP: through the gateway's own
+client (:mod:`ferro.http_client`, set as ``http`` by the gateway) or, for a provider built
+without it, through its aiohttp session; the provider's timeout; and upstream failures
+turned into :class:`~ferro.errors.UpstreamError` with the upstream status, a retryable flag
+and ``Retry-After`` passed on. What an upstream sends is bounded by the config's
+``limits``: a whole answer by ``max_response_bytes`` (refused at its Content-Length, or as
+soon as the bytes read pass it, never buffered past it), a stream's events by
+``max_frame_bytes`` and the whole stream by ``max_stream_bytes``. Each provider's
+credentials are learned by :data:`ferro.redaction.SECRETS` when it is built.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar, NoReturn
 
@@ -29,6 +30,7 @@ from aiohttp import hdrs
 from ferro.completions import completions_via_chat, stream_completions_via_chat
 from ferro.config import ConfigSource, LimitsConfig, ProviderSettings, build_options
 from ferro.errors import GatewayError, UpstreamError, UpstreamTimeoutError, transport_error
+from ferro.http_client import ConnectTimeout, HTTPClient, Response
 from ferro.operations import (
     ChatChunk,
     ChatRequest,
@@ -139,6 +141,9 @@ class BaseProvider:
     #: How long discovered models are trusted, and how long discovery may take, in seconds.
     models_ttl: ClassVar[float] = 600.0
     discovery_timeout: ClassVar[float] = 10.0
+    #: The gateway's upstream client, which the gateway sets; None: calls go through
+    #: ``session``.
+    http: HTTPClient | None = None
 
     def __init__(
         self, name: str, settings: ProviderSettings, session: aiohttp.ClientSession | None
@@ -150,11 +155,6 @@ class BaseProvider:
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self.options: Any = settings.options
         SECRETS.learn_provider(settings.api_key, settings.headers, settings.base_url)
-        t = settings.timeout or None
-        # A whole answer must arrive within the timeout. A stream's reads are watched by a
-        # _StallWatch instead of sock_read, which would re-arm a timer on every read.
-        self._timeouts = (aiohttp.ClientTimeout(total=t),
-                          aiohttp.ClientTimeout(total=None, sock_connect=t))
         self._discovered: list[ModelInfo] | None = None
         self._discovered_at = 0.0
         self._discovery_lock = asyncio.Lock()
@@ -270,19 +270,41 @@ class BaseProvider:
 
     # --- HTTP helpers ----------------------------------------------------------------------
 
-    def call_timeouts(self, stream: bool) -> tuple[aiohttp.ClientTimeout, float | None]:
-        """This call's aiohttp timeout and its limit on waiting for the response headers:
-        the provider's own ``timeout``, unless the target sets limits (see
-        :class:`CallScope`)."""
+    def call_limits(self, stream: bool) -> tuple[float | None, float | None, float | None]:
+        """This call's time limits in seconds (None: none): to connect, for the whole
+        exchange and for the response headers. The provider's own ``timeout`` unless the
+        target sets limits (see :class:`CallScope`). A whole answer must arrive within the
+        timeout; a stream has no total limit, its reads are watched for stalls instead."""
         scope = CALL.get()
         own = self.settings.timeout or None
         if scope is None or scope.connect is scope.first_byte is scope.total is None:
-            return self._timeouts[stream], own if stream else None
+            return own, (None if stream else own), (own if stream else None)
         connect = scope.connect or own
         if stream:
-            return aiohttp.ClientTimeout(total=None, sock_connect=connect), scope.first_byte or own
-        return (aiohttp.ClientTimeout(total=scope.total or own, sock_connect=connect),
-                scope.first_byte)
+            return connect, None, scope.first_byte or own
+        return connect, scope.total or own, scope.first_byte
+
+    def send(self, method: str, url: str, data: bytes | None, *, stream: bool,
+             headers: Mapping[str, str] | None = None,
+             params: Mapping[str, str] | None = None) -> Awaitable[Any]:
+        """Send a request within the call's limits; the response (a
+        :class:`ferro.http_client.Response`, or aiohttp's through ``session``) once its
+        headers have come. The HTTP helpers below are built on it."""
+        connect, total, first_byte = self.call_limits(stream)
+        scope = CALL.get()
+        http = self.http
+        if http is not None and http.enabled:
+            sent: Awaitable[Any] = http.request(
+                method, url, body=data, headers=headers, params=params,
+                call_headers=scope.outgoing if scope is not None else None,
+                connect_timeout=connect, timeout=total)
+        else:
+            if scope is not None and scope.outgoing:
+                headers = {**headers, **scope.outgoing} if headers else scope.outgoing
+            sent = self.session.request(  # type: ignore[union-attr]
+                method, url, data=data, headers=headers, params=params,
+                timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
+        return within(first_byte, sent, lambda: self.no_response(first_byte))
 
     async def request_json(
         self,
@@ -308,13 +330,10 @@ class BaseProvider:
     ) -> bytes:
         """Send a request and return the answer's bytes, or raise an UpstreamError."""
         data = orjson.dumps(body) if body is not None else None
-        timeout, first_byte = self.call_timeouts(False)
         limit = _sending().max_response_bytes
         try:
-            resp = await within(first_byte, self.session.request(  # type: ignore[union-attr]
-                method, url, data=data, headers=_outgoing(headers), params=params,
-                timeout=timeout),
-                lambda: self.no_response(first_byte))
+            resp = await self.send(method, url, data, stream=False, headers=headers,
+                                   params=params)
             async with resp:
                 raw = await self.read_body(resp, limit)
                 if resp.status >= 400:
@@ -326,7 +345,7 @@ class BaseProvider:
             raise self.transport_error(exc) from exc
         return raw
 
-    async def read_body(self, resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    async def read_body(self, resp: Any, limit: int) -> bytes:
         """The whole body of ``resp``, or a 502 as soon as its Content-Length or the bytes
         read pass ``limit`` (the connection is closed: the rest is never read)."""
         length = resp.content_length
@@ -343,7 +362,7 @@ class BaseProvider:
             parts.append(chunk)
         return b"".join(parts)
 
-    def _too_large(self, resp: aiohttp.ClientResponse, limit: int) -> NoReturn:
+    def _too_large(self, resp: Any, limit: int) -> NoReturn:
         resp.close()
         raise UpstreamError(
             f"{self.name} answered with more than limits.max_response_bytes ({limit} bytes)",
@@ -363,8 +382,9 @@ class BaseProvider:
         body: Any,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST ``body`` and yield the streaming response once its status is OK. Read errors
+    ) -> AsyncIterator[Any]:
+        """POST ``body`` and yield the streaming response once its status is OK (see
+        :meth:`send`). Read errors
         while streaming become UpstreamErrors too. The timeout bounds the wait for the
         response headers, and then any stall: a stream that sends nothing for about that
         long (between one and two timeouts) is cut and reported as a timeout.
@@ -373,13 +393,11 @@ class BaseProvider:
         upstream's end of the body has not arrived yet, it is awaited in the background,
         so the next call does not open (and TLS-handshake) a new connection."""
         limit = self.settings.timeout or None
-        timeout, first_byte = self.call_timeouts(True)
         data = orjson.dumps(body)
         max_body = _sending().max_response_bytes
         try:
-            resp = await within(first_byte, self.session.post(  # type: ignore[union-attr]
-                url, data=data, headers=_outgoing(headers), params=params, timeout=timeout),
-                lambda: self.no_response(first_byte))
+            resp = await self.send("POST", url, data, stream=True, headers=headers,
+                                   params=params)
         except GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -405,7 +423,10 @@ class BaseProvider:
             if watch is not None:
                 watch.cancel()
             if finished and not resp.content.at_eof():
-                _release_at_end(resp, limit or _DRAIN_SECONDS)
+                if isinstance(resp, Response):
+                    resp.release_when_done(limit or _DRAIN_SECONDS)
+                else:
+                    _release_at_end(resp, limit or _DRAIN_SECONDS)
             else:
                 resp.release()
 
@@ -417,12 +438,12 @@ class BaseProvider:
         limits = _call_limits()
         return FrameReader(limits.max_frame_bytes, limits.max_stream_bytes, separator)
 
-    def sse_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+    def sse_events(self, resp: Any) -> AsyncIterator[Event]:
         """``(event, data)`` for each event of a streamed SSE reply (see
         :func:`ferro.sse.iter_sse`), within the call's limits."""
         return iter_sse(resp.content, self.frame_reader())
 
-    async def iter_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    async def iter_events(self, resp: Any) -> AsyncIterator[Any]:
         """The decoded JSON events of a streamed reply: SSE when it is ``text/event-stream``,
         else newline-delimited JSON. Bad JSON is a 502 UpstreamError."""
         if resp.content_type == "text/event-stream":
@@ -444,7 +465,7 @@ class BaseProvider:
             ) from None
 
     def transport_error(self, exc: BaseException) -> UpstreamError:
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        if isinstance(exc, ConnectTimeout | aiohttp.ConnectionTimeoutError):
             scope = CALL.get()
             limit = (scope.connect if scope is not None else None) or self.settings.timeout
             return UpstreamTimeoutError(f"{self.name}: could not connect within {limit:g}s",
@@ -530,14 +551,6 @@ def _call_limits() -> LimitsConfig:
     return _DEFAULT_LIMITS if scope is None else scope.limits
 
 
-def _outgoing(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
-    """``headers`` with the current call's own (the trace context) added."""
-    scope = CALL.get()
-    if scope is None or not scope.outgoing:
-        return headers
-    return {**headers, **scope.outgoing} if headers else scope.outgoing
-
-
 def _sending() -> LimitsConfig:
     """:func:`_call_limits`, noting that the current call's request is going upstream now."""
     scope = CALL.get()
@@ -576,7 +589,7 @@ class _StallWatch:
 
     __slots__ = ("fired", "handle", "resp", "seconds", "seen")
 
-    def __init__(self, resp: aiohttp.ClientResponse, seconds: float) -> None:
+    def __init__(self, resp: Any, seconds: float) -> None:
         self.resp = resp
         self.seconds = seconds
         self.seen = resp.content.total_bytes

@@ -22,7 +22,7 @@ Contract test classes
 
 from __future__ import annotations
 
-from ferro.testing._aioresponses import patch_aioresponses
+from ferro.testing._aioresponses import patch_aioresponses, route_mocks_to_session
 from ferro.testing.contracts import ProviderContract, StrategyContract
 from ferro.testing.helpers import (
     REDIS_URL,
@@ -79,6 +79,7 @@ __all__ = [
     "openai_client",
     "patch_aioresponses",
     "postgres_schema",
+    "route_mocks_to_session",
     "single_provider",
     "sse_body",
     "stub_config",
@@ -86,3 +87,4 @@ __all__ = [
 ]
 
 patch_aioresponses()
+route_mocks_to_session()

@@ -1,4 +1,5 @@
-"""aioresponses on aiohttp >= 3.14 (see :func:`patch_aioresponses`)."""
+"""aioresponses with the gateway: on aiohttp >= 3.14 (:func:`patch_aioresponses`), and
+seeing the gateway's upstream calls (:func:`route_mocks_to_session`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["patch_aioresponses"]
+from ferro.http_client import HTTPClient
+
+__all__ = ["patch_aioresponses", "route_mocks_to_session"]
 
 
 def patch_aioresponses() -> None:
@@ -47,3 +50,33 @@ def patch_aioresponses() -> None:
 
     build_response.ferro_patched = True  # type: ignore[attr-defined]
     core.RequestMatch._build_response = build_response
+
+
+def route_mocks_to_session() -> None:
+    """While an ``aioresponses`` mock is active, the gateway sends its upstream calls
+    through aiohttp's session, which the mock patches, instead of its own client
+    (:attr:`ferro.http_client.HTTPClient.enabled`); so a mock sees every upstream call of an
+    in-process gateway, as it would with aiohttp alone."""
+    try:
+        import aioresponses.core as core
+    except ImportError:
+        return
+    mock = core.aioresponses
+    if getattr(mock.start, "ferro_patched", False):
+        return
+    start, stop = mock.start, mock.stop
+    active: list[object] = []
+
+    def started(self: Any) -> None:
+        start(self)
+        active.append(self)
+        HTTPClient.enabled = False
+
+    def stopped(self: Any) -> None:
+        stop(self)
+        if self in active:
+            active.remove(self)
+        HTTPClient.enabled = not active
+
+    started.ferro_patched = True  # type: ignore[attr-defined]
+    mock.start, mock.stop = started, stopped  # type: ignore[method-assign]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from ferro.app import create_app
 from ferro.config import Config, ConfigSource, ProviderSettings, structure
+from ferro.http_client import HTTPClient
 from ferro.operations import RawFrames
 from ferro.plugins import make_plugin_manager
 from ferro.registry import build_registry
@@ -96,11 +98,23 @@ def stub_config(*names: str, strategy: str = "single", **options: Any) -> dict[s
             "targets": [{"virtual_key": n} for n in names]}
 
 
+#: The gateway's upstream client that goes with each ``http_session``.
+_UPSTREAM_CLIENTS: weakref.WeakKeyDictionary[aiohttp.ClientSession, HTTPClient] = (
+    weakref.WeakKeyDictionary())
+
+
 @pytest.fixture
 async def http_session() -> Any:
-    """An ``aiohttp.ClientSession`` for providers under test, closed after the test."""
+    """An ``aiohttp.ClientSession`` for providers under test, closed after the test. A
+    provider that :func:`make_provider` builds with it calls its upstream through the
+    gateway's own client, as in the gateway, which is closed after the test too."""
+    http = HTTPClient()
     async with aiohttp.ClientSession() as session:
-        yield session
+        _UPSTREAM_CLIENTS[session] = http
+        try:
+            yield session
+        finally:
+            await http.close()
 
 
 @pytest.fixture
@@ -219,7 +233,9 @@ def make_provider(
     env: Mapping[str, str] | None = None,
     name: str | None = None,
 ) -> Any:
-    """An instance of an installed provider type, configured as the config file would."""
+    """An instance of an installed provider type, configured as the config file would.
+    With the ``http_session`` fixture's session, it calls upstream through the gateway's
+    own client, as in the gateway."""
     registry = build_registry(make_plugin_manager(env={}))
     cls = registry.lookup("providers", provider_type, "<test>")
     source = ConfigSource("<test>", None)
@@ -227,7 +243,10 @@ def make_provider(
     resolved = cls.resolve_settings(name or provider_type, parsed, env or {}, source)
     if resolved is None:
         raise AssertionError(f"{provider_type}: settings {dict(settings)} leave it unconfigured")
-    return cls(name or provider_type, resolved, session)
+    provider = cls(name or provider_type, resolved, session)
+    if session is not None and session in _UPSTREAM_CLIENTS:
+        provider.http = _UPSTREAM_CLIENTS[session]
+    return provider
 
 
 def sse_body(*events: Any, event_names: list[str | None] | None = None) -> bytes:
