@@ -70,7 +70,7 @@ class Events:
         except Exception:
             log.exception("exchange_completed listener %r failed", listener)
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # most listeners return None
             if len(self.tasks) >= MAX_BACKGROUND_TASKS:
                 self.dropped += 1
                 if inspect.iscoroutine(result):
@@ -92,7 +92,9 @@ class Events:
 
 def _bind(function: Callable[..., Any], argnames: tuple[str, ...]) -> Callable[[Exchange], Any]:
     """A listener called as pluggy would (an implementation may take no argument), without
-    pluggy's per-call dispatch."""
-    if "exchange" in argnames:
-        return lambda exchange: function(exchange=exchange)
+    pluggy's per-call dispatch. ``argnames`` (checked against the hookspec by pluggy) are
+    the implementation's positional arguments without a default: ``("exchange",)`` or none,
+    so one that takes ``exchange`` is the listener itself."""
+    if argnames:
+        return function
     return lambda exchange: function()
