@@ -310,6 +310,16 @@ def statements(dialect: Dialect) -> Statements:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def insert_logs(dialect: Dialect, count: int) -> str:
+    """An INSERT of ``count`` request-log rows."""
+    width = len(LOG_COLUMNS)
+    rows = ", ".join(
+        "(" + ", ".join(dialect.placeholder(at * width + n) for n in range(1, width + 1)) + ")"
+        for at in range(count))
+    return f"INSERT INTO request_logs ({', '.join(LOG_COLUMNS)}) VALUES {rows}"
+
+
 def where_clause(dialect: Dialect, where: LogFilter, args: Args) -> str:
     """`` WHERE ...`` for the rows ``where`` selects (empty for every row)."""
     terms = [f"{field} = {args.add(getattr(where, field))}"
@@ -343,6 +353,8 @@ class SQLStorage:
     dialect: ClassVar[Dialect]
     #: The driver's exception for a broken UNIQUE or PRIMARY KEY constraint.
     unique_violation: ClassVar[type[BaseException]]
+    #: Request-log rows one INSERT carries (1: one row per statement, sent many at once).
+    log_rows_per_insert: ClassVar[int] = 1
 
     def read(self) -> AbstractAsyncContextManager[SQLConnection]:
         """A connection for reading (it may see another writer's committed rows only)."""
@@ -480,9 +492,20 @@ class SQLStorage:
     async def write_logs(self, rows: Sequence[LogRow]) -> None:
         if not rows:
             return
+        values = [record_values(self.dialect, row, LOG_COLUMNS) for row in rows]
+        per = self.log_rows_per_insert
         async with self.write() as conn:
-            await conn.executemany(self.sql.insert_log, [
-                record_values(self.dialect, row, LOG_COLUMNS) for row in rows])
+            if per == 1:
+                await conn.executemany(self.sql.insert_log, values)
+                return
+            whole = len(values) - len(values) % per
+            if whole:
+                await conn.executemany(insert_logs(self.dialect, per), [
+                    [v for row in values[at:at + per] for v in row]
+                    for at in range(0, whole, per)])
+            if whole < len(values):
+                await conn.executemany(insert_logs(self.dialect, len(values) - whole),
+                                       [[v for row in values[whole:] for v in row]])
 
     async def list_logs(self, where: LogFilter, limit: int, offset: int
                         ) -> tuple[list[LogRow], int]:

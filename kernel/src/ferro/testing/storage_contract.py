@@ -336,6 +336,14 @@ class StorageContract:
         assert got == [stored(rows[1], got[0]), stored(rows[2], got[1]), stored(rows[0], got[2])]
         assert len({row.id for row in got}) == 3
 
+    async def test_a_large_batch_is_stored_whole_and_in_order(self, storage):
+        rows = [make_row(n, prompt_tokens=n, cost=n / 100, stream=n % 2 == 1)
+                for n in range(237)]  # more than one INSERT's worth of rows, and a remainder
+        await storage.write_logs(rows)
+        got, total = await storage.list_logs(LogFilter(), 300, 0)
+        assert total == 237
+        assert got == [stored(row, back) for row, back in zip(reversed(rows), got, strict=True)]
+
     async def test_rows_at_the_same_time_list_the_last_written_first(self, storage):
         await storage.write_logs([make_row(1, request_id="a"), make_row(1, request_id="b")])
         await storage.write_logs([make_row(1, request_id="c")])

@@ -26,7 +26,7 @@ import aiosqlite
 import attrs
 from ferro import ConfigError, Duration
 from ferro.storage import EMBEDDED_DIR, EMBEDDED_FILE
-from ferro.storage_sql import SQLITE, SQLStorage
+from ferro.storage_sql import LOG_COLUMNS, SQLITE, SQLStorage
 
 MEMORY = ":memory:"
 #: Seconds between tries of switching a file that another connection holds to WAL.
@@ -86,6 +86,10 @@ class SQLiteStorage(SQLStorage):
     Options = SQLiteOptions
     dialect = SQLITE
     unique_violation = sqlite3.IntegrityError
+    #: sqlite3 lets go of the GIL at each step of a statement, and the event loop takes it:
+    #: one-row INSERTs would pass it to and fro once per row. As many rows per INSERT as
+    #: SQLite's smallest limit on parameters (999) allows.
+    log_rows_per_insert = 999 // len(LOG_COLUMNS)
 
     def __init__(self, dsn: str, options: SQLiteOptions | None = None) -> None:
         self.path = database_path(dsn)
