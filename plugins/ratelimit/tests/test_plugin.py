@@ -18,6 +18,7 @@ from ferro import (
     Target,
     Usage,
 )
+from ferro.app import PIPELINE
 from ferro.config import ConfigSource, build_options
 from ferro.testing import StubProvider, stub_config
 from ferro_ratelimit import Options, RateLimit
@@ -161,6 +162,31 @@ async def test_a_keys_rate_limit_attribute_is_its_limit():
         await plugin.before_request(context(own))
 
 
+async def test_a_changed_rate_limit_attribute_applies_at_once():
+    plugin = RateLimit(options(per_key={"requests_per_second": 100}))
+    key = Identity("key-1", "team-a", attributes={"rate_limit": {"requests_per_second": 100}})
+    for _ in range(3):
+        await plugin.before_request(context(key))
+    tight = Identity("key-1", "team-a", attributes={"rate_limit": {
+        "requests_per_second": 0.01, "burst": 1}})
+    await plugin.before_request(context(tight))
+    with pytest.raises(RateLimitError):
+        await plugin.before_request(context(tight))
+
+
+async def test_a_callers_checks_are_worked_out_once():
+    plugin = RateLimit(options(per_key={"requests_per_second": 100}, per_ip={
+        "requests_per_second": 100}))
+    first, again = context(KEY), context(KEY)
+    await plugin.before_request(first)
+    await plugin.before_request(again)
+    assert first.reply_headers["x-ratelimit-remaining-requests"] == "99"
+    assert again.reply_headers["x-ratelimit-remaining-requests"] == "98"
+    assert len(plugin._request_checks) == 1
+    await plugin.before_request(context(KEY, ip="198.51.100.8"))
+    assert len(plugin._request_checks) == 2, "an address of its own has buckets of its own"
+
+
 async def test_a_rate_limit_attribute_with_nothing_on_leaves_the_key_unlimited():
     plugin = RateLimit(options(per_key={"requests_per_second": 0.01, "burst": 1}))
     free = Identity("key-1", "team-a", attributes={"rate_limit": {}})
@@ -293,6 +319,17 @@ async def test_a_provider_over_its_limit_refuses_the_call_with_its_headers():
     with pytest.raises(RateLimitError):
         await plugin.before_attempt(ctx, target("b"))
     assert ctx.reply_headers == {}, "a provider's bucket is not the caller's to see"
+
+
+def test_without_provider_limits_nothing_runs_before_each_upstream_call(ferro_app,
+                                                                        stub_plugins):
+    assert RateLimit(options(per_key={"requests_per_second": 1})).before_attempt is None
+    assert RateLimit(options(per_provider={"requests_per_second": 1})).before_attempt
+    keyed = ferro_app(gateway_config(per_key={"requests_per_second": 1}), pm=stub_plugins)
+    assert keyed[PIPELINE].gateway.gates == []
+    per_provider = ferro_app(gateway_config(per_provider={"requests_per_second": 1}),
+                             pm=stub_plugins)
+    assert len(per_provider[PIPELINE].gateway.gates) == 1
 
 
 async def test_a_provider_without_a_limit_is_not_checked():

@@ -81,13 +81,13 @@ async def test_all_of_a_requests_buckets_are_checked_in_one_call_all_or_nothing(
         prefix, backends, monkeypatch):
     backend = backends(prefix)
     calls = []
-    script = backend.script
+    run = backend.script.run
 
-    async def counted(**kw):
-        calls.append(kw["keys"])
-        return await script(**kw)
+    async def counted(call):
+        calls.append(call.keys)
+        return await run(call)
 
-    monkeypatch.setattr(backend, "script", counted)
+    monkeypatch.setattr(backend.script, "run", counted)
     wide = checks("wide", requests_per_second=1, burst=100, tokens_per_minute=1000)
     narrow = checks("narrow", requests_per_second=0.01, burst=1)
     assert (await backend.take(wide + narrow))[0] is True
@@ -147,17 +147,35 @@ async def test_a_debit_takes_tokens_below_zero(prefix, backends):
 
 
 @needs_redis
+async def test_a_check_of_the_same_buckets_is_encoded_once(prefix, backends, monkeypatch):
+    backend = backends(prefix)
+    prepared = []
+    prepare = backend.script.prepare
+
+    def counted(keys, args):
+        prepared.append(keys)
+        return prepare(keys, args)
+
+    monkeypatch.setattr(backend.script, "prepare", counted)
+    bucket = checks("same", requests_per_second=1, burst=100)
+    levels = [(await backend.take(list(bucket)))[1][0] for _ in range(3)]
+    assert levels == [pytest.approx(99, abs=0.5), pytest.approx(98, abs=0.5),
+                      pytest.approx(97, abs=0.5)]
+    assert prepared == [[prefix + "same:r"]]
+
+
+@needs_redis
 async def test_debits_are_gathered_per_bucket_and_sent_together_soon(prefix, backends,
                                                                     monkeypatch):
     backend = backends(prefix)
     sent = []
-    script = backend.script
+    run = backend.script.run
 
-    async def counted(**kw):
-        sent.append(kw["keys"])
-        return await script(**kw)
+    async def counted(call):
+        sent.append(call.keys)
+        return await run(call)
 
-    monkeypatch.setattr(backend, "script", counted)
+    monkeypatch.setattr(backend.script, "run", counted)
     tokens = Policy.of(Limit(tokens_per_minute=600))  # 10 a second
     for _ in range(20):
         backend.debit([tokens.debit("a", 10), tokens.debit("b", 1)])
@@ -173,13 +191,13 @@ async def test_debits_are_gathered_per_bucket_and_sent_together_soon(prefix, bac
 async def test_many_buckets_debited_at_once_go_out_in_batches(prefix, backends, monkeypatch):
     backend = backends(prefix)
     sizes = []
-    script = backend.script
+    run = backend.script.run
 
-    async def counted(**kw):
-        sizes.append(len(kw["keys"]))
-        return await script(**kw)
+    async def counted(call):
+        sizes.append(len(call.keys))
+        return await run(call)
 
-    monkeypatch.setattr(backend, "script", counted)
+    monkeypatch.setattr(backend.script, "run", counted)
     tokens = Policy.of(Limit(tokens_per_minute=600))
     backend.debit([tokens.debit(f"ip{i}", 1) for i in range(DEBIT_BATCH + 3)])
     await backend.flush()

@@ -27,7 +27,7 @@ REQUESTS = "requests"
 TOKENS = "tokens"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Rate:
     """A bucket's shape."""
 

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from ferro import Exchange, GatewayError, Identity, RequestContext, Target
 
@@ -31,6 +31,9 @@ KEY_ATTRIBUTE = "rate_limit"
 RATE_LIMITED = "rate_limited"
 #: ``ctx.metadata`` key holding the client's address when a trusted proxy named it.
 FORWARDED_IP = "forwarded_ip"
+#: How many callers (keys, addresses) keep the checks of their requests; past it they are
+#: all worked out afresh.
+MAX_REMEMBERED = 10_000
 
 
 class RateLimit:
@@ -49,17 +52,44 @@ class RateLimit:
         self.backend = backend or _backend(options, clock)
         #: target name -> what a call to it asks of its buckets (none: it has no limit)
         self._provider_checks: dict[str, list[Check]] = {}
+        #: (key id, key name, address) -> what a request of that caller asks of its buckets
+        self._request_checks: dict[tuple[str | None, str, str], tuple[Check, ...]] = {}
 
     async def before_request(self, ctx: RequestContext) -> None:
         identity = ctx.identity
         ip = self._client_ip(ctx) if self._by_address(identity) else ""
-        checks: list[Check] = []
-        for policy, bucket, kind, who in self._owners(identity, ip):
-            checks += policy.checks(bucket, kind, who)
+        checks = self._checks_of(identity, ip)
         if checks:
             ctx.reply_headers.update(await self._take(ctx, checks))
 
-    async def before_attempt(self, ctx: RequestContext, target: Target) -> None:
+    def _checks_of(self, identity: Identity | None, ip: str) -> tuple[Check, ...]:
+        """What a request of this caller asks of its buckets; remembered, unless its key
+        has a limit of its own (an attribute, which may change)."""
+        if identity is None:
+            caller: tuple[str | None, str, str] | None = (None, "", ip)
+        elif identity.attributes.get(KEY_ATTRIBUTE) is None:
+            caller = (identity.key_id, identity.name, ip)
+        else:
+            caller = None
+        checks = self._request_checks.get(caller) if caller is not None else None
+        if checks is None:
+            checks = tuple(check for policy, bucket, kind, who in self._owners(identity, ip)
+                           for check in policy.checks(bucket, kind, who))
+            if caller is not None:
+                if len(self._request_checks) >= MAX_REMEMBERED:
+                    self._request_checks.clear()
+                self._request_checks[caller] = checks
+        return checks
+
+    @property
+    def before_attempt(self) -> Callable[[RequestContext, Target], Awaitable[None]] | None:
+        """The check of the bucket of the provider about to be called, run before each
+        upstream call; None (nothing to run) when no provider has a limit."""
+        if self.per_provider is None and not self.providers:
+            return None
+        return self._check_provider
+
+    async def _check_provider(self, ctx: RequestContext, target: Target) -> None:
         checks = self._provider_checks.get(target.name)
         if checks is None:
             policy = self._provider_policy(target.name)
@@ -138,7 +168,7 @@ class RateLimit:
 
     # --- checking ---------------------------------------------------------------------------
 
-    async def _take(self, ctx: RequestContext, checks: list[Check]) -> dict[str, str]:
+    async def _take(self, ctx: RequestContext, checks: Sequence[Check]) -> dict[str, str]:
         """Take from the buckets, and the ``x-ratelimit-*`` headers; a 429 when refused."""
         verdict = await self.backend.take(checks)
         if verdict is None:  # the backend failed, and the request goes through

@@ -29,7 +29,7 @@ from ferro import GatewayError
 
 from ferro_ratelimit.buckets import Check, Verdict
 from ferro_ratelimit.options import RedisOptions
-from ferro_ratelimit.resp import RedisReplyError, RespClient
+from ferro_ratelimit.resp import RedisReplyError, RespClient, ScriptCall
 
 __all__ = ["RateLimiterUnavailable", "RedisBackend"]
 
@@ -73,6 +73,9 @@ return out
 
 #: How often an unavailable Redis is logged.
 WARN_EVERY = 30.0
+#: How many distinct checks (sets of buckets: one per key, client address, ...) keep their
+#: call encoded; past it they are all encoded afresh.
+MAX_PREPARED = 10_000
 #: How long token debits are gathered before they are sent, and the most buckets one
 #: call carries: one call or a few every tenth of a second, however many requests end.
 DEBIT_EVERY = 0.1
@@ -101,9 +104,18 @@ class RedisBackend:
         self._debits: dict[str, Check] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
+        #: checks -> their check's script call, encoded once (a check's arguments are
+        #: its buckets' shapes and costs; the time is the server's)
+        self._prepared: dict[tuple[Check, ...], ScriptCall] = {}
 
     async def take(self, checks: Sequence[Check]) -> Verdict | None:
-        reply = await self._call(checks, check=True)
+        key = checks if isinstance(checks, tuple) else tuple(checks)
+        call = self._prepared.get(key)
+        if call is None:
+            if len(self._prepared) >= MAX_PREPARED:
+                self._prepared.clear()
+            call = self._prepared[key] = self._prepare(checks, check=True)
+        reply = await self._run(call)
         if reply is None:
             if self.deny_on_error:
                 raise RateLimiterUnavailable(
@@ -129,7 +141,7 @@ class RedisBackend:
             self._timer = None
         debits, self._debits = list(self._debits.values()), {}
         for start in range(0, len(debits), DEBIT_BATCH):
-            await self._call(debits[start:start + DEBIT_BATCH], check=False)
+            await self._run(self._prepare(debits[start:start + DEBIT_BATCH], check=False))
 
     async def aclose(self) -> None:
         await self.flush()
@@ -143,12 +155,15 @@ class RedisBackend:
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
 
-    async def _call(self, checks: Sequence[Check], check: bool) -> list[Any] | None:
+    def _prepare(self, checks: Sequence[Check], check: bool) -> ScriptCall:
         args: list[float] = [1 if check else 0]
         for _key, rate, cost, *_ in checks:
             args += (rate.capacity, rate.per_second, cost)
+        return self.script.prepare([self.prefix + c.key for c in checks], args)
+
+    async def _run(self, call: ScriptCall) -> list[Any] | None:
         try:
-            return await self.script(keys=[self.prefix + c.key for c in checks], args=args)
+            return await self.script.run(call)
         except (RedisReplyError, OSError, TimeoutError) as exc:
             self._unavailable(exc)
             return None

@@ -17,8 +17,8 @@ import collections
 import functools
 import hashlib
 import ssl
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 __all__ = ["RedisReplyError", "RespClient"]
@@ -208,15 +208,19 @@ class RespClient:
         """The reply to ``command`` (an error reply is returned, not raised); raises
         TimeoutError after ``timeout`` seconds, connecting included, and OSError or
         ConnectionError when Redis cannot be reached."""
+        return self.send(encode(*command))
+
+    def send(self, command: bytes) -> Awaitable[Any]:
+        """:meth:`call` for a command already encoded (:func:`encode`)."""
         protocol = self._protocol
         if protocol is not None and not protocol.lost:
-            return protocol.send(encode(*command))
-        return self._connect_and_call(command)
+            return protocol.send(command)
+        return self._connect_and_send(command)
 
-    async def _connect_and_call(self, command: tuple[Any, ...]) -> Any:
+    async def _connect_and_send(self, command: bytes) -> Any:
         async with asyncio.timeout(self.timeout):
             protocol = await self._connection()
-        return await protocol.send(encode(*command))
+        return await protocol.send(command)
 
     def script(self, source: str) -> _Script:
         return _Script(self, source)
@@ -227,6 +231,14 @@ class RespClient:
         self._protocol = None
 
 
+class ScriptCall(NamedTuple):
+    """One call of a script, encoded (an ``EVALSHA``), to be sent as often as it is made."""
+
+    evalsha: bytes
+    keys: Sequence[str]
+    args: Sequence[Any]
+
+
 class _Script:
     """A Lua script called by its SHA, sent whole once when the server does not know it."""
 
@@ -235,10 +247,17 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
-        reply = await self.client.call("EVALSHA", self.sha, len(keys), *keys, *args)
+    def prepare(self, keys: Sequence[str], args: Sequence[Any]) -> ScriptCall:
+        return ScriptCall(encode("EVALSHA", self.sha, len(keys), *keys, *args), keys, args)
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
+        return self.run(self.prepare(keys, args))
+
+    async def run(self, call: ScriptCall) -> Any:
+        reply = await self.client.send(call.evalsha)
         if isinstance(reply, RedisReplyError) and str(reply).startswith("NOSCRIPT"):
-            reply = await self.client.call("EVAL", self.source, len(keys), *keys, *args)
+            reply = await self.client.call("EVAL", self.source, len(call.keys), *call.keys,
+                                           *call.args)
         if isinstance(reply, RedisReplyError):
             raise reply
         return reply
