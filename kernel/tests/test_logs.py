@@ -2,8 +2,10 @@ import io
 import json
 import logging
 import os
+import time
 
 import pytest
+from ferro import Exchange
 from ferro.app import PIPELINE
 from ferro.config import LoggingConfig
 from ferro.errors import ConfigError
@@ -146,6 +148,32 @@ async def test_each_request_is_one_line(logged_client, access_lines):
     assert (refused["status"], refused["key_id"]) == (401, None)
     assert (refused["error_type"], refused["error_code"]) == ("authentication_error",
                                                               "invalid_api_key")
+
+
+def test_an_access_record_is_a_whole_log_record_of_its_own_time():
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    ACCESS_LOG.addHandler(handler)
+    level = ACCESS_LOG.level
+    ACCESS_LOG.setLevel(logging.INFO)
+    try:
+        before = time.time()
+        log_request(Exchange(request_id="r-1", operation="chat", model="m", provider="a",
+                             stream=False, status=200, started=before, duration=0.01))
+    finally:
+        ACCESS_LOG.removeHandler(handler)
+        ACCESS_LOG.setLevel(level)
+    [record] = records
+    usual = logging.LogRecord("ferro.access", logging.INFO, "x.py", 0, "request", (), None)
+    assert set(vars(usual)) | {"fields"} <= set(vars(record))
+    assert (record.name, record.levelname, record.getMessage()) == ("ferro.access", "INFO",
+                                                                    "request")
+    assert before <= record.created <= time.time()
+    assert record.msecs == int((record.created % 1) * 1000)
+    assert record.relativeCreated == pytest.approx(usual.relativeCreated, abs=1000)
+    assert record.process == os.getpid()
+    assert record.fields["request_id"] == "r-1"
 
 
 async def test_nothing_is_logged_below_info(logged_client, access_lines):

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Mapping
@@ -224,6 +225,48 @@ def log_request(exchange: Exchange) -> None:
     if error is not None:
         fields["error_type"] = error.type
         fields["error_code"] = error.code
-    # made and handled directly: Logger.info would look up the caller's frame, for nothing
-    ACCESS_LOG.handle(ACCESS_LOG.makeRecord(ACCESS_LOG.name, logging.INFO, __file__, 0,
-                                            "request", (), None, extra={"fields": fields}))
+    ACCESS_LOG.handle(_access_record(fields))
+
+
+def _record_template() -> dict[str, Any]:
+    """The attributes every access-log record shares (logger, level, message, where it is
+    made): one record's, made once."""
+    return vars(logging.LogRecord(ACCESS_LOG.name, logging.INFO, __file__, 0, "request", (),
+                                  None))
+
+
+_TEMPLATE = _record_template()
+#: When ``logging`` started counting ``relativeCreated`` (seconds since the epoch).
+_LOGGING_STARTED = _TEMPLATE["created"] - _TEMPLATE["relativeCreated"] / 1000
+
+
+def _access_record(fields: dict[str, Any]) -> logging.LogRecord:
+    """An access-log record carrying ``fields``: a ``LogRecord`` with every attribute
+    ``LogRecord()`` gives, without working out again what is the same for every line (a
+    handler never sees the difference; made directly, no caller's frame is looked up)."""
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    attributes = record.__dict__
+    attributes.update(_TEMPLATE)
+    now = time.time()
+    attributes["created"] = now
+    attributes["msecs"] = int((now - int(now)) * 1000) + 0.0
+    attributes["relativeCreated"] = (now - _LOGGING_STARTED) * 1000
+    attributes["fields"] = fields
+    if logging.logThreads:
+        attributes["thread"] = threading.get_ident()
+        attributes["threadName"] = threading.current_thread().name
+    if logging.logProcesses:
+        attributes["process"] = os.getpid()
+    if logging.logMultiprocessing and "multiprocessing" in sys.modules:
+        attributes["processName"] = sys.modules["multiprocessing"].current_process().name
+    if getattr(logging, "logAsyncioTasks", False):  # Python 3.12+
+        task = _current_task()
+        attributes["taskName"] = task.get_name() if task is not None else None
+    return record
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no loop running
+        return None
