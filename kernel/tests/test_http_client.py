@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import trustme
 from ferro.http_client import ConnectTimeout, Disconnected, HTTPClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -119,6 +121,47 @@ async def test_the_request_head_carries_host_headers_length_and_the_query(raw_se
                  "Content-Type: application/json", "Content-Length: 7",
                  "Accept-Encoding: gzip, deflate"):
         assert line in lines
+
+
+async def test_a_get_says_nothing_of_a_body(raw_server, client):
+    raw = await served(raw_server, keep_answering(answer(b"[]")))
+    async with await client.request("GET", raw.url + "/v1/models") as resp:
+        await resp.read()
+    assert b"content-length" not in raw.heads[0].lower()
+    assert b"content-type" not in raw.heads[0].lower()
+
+
+async def test_https_with_the_servers_certificate_checked(tmp_path):
+    authority = trustme.CA()
+    served_tls = authority.issue_cert("127.0.0.1", "localhost").configure_cert
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served_tls(server_side)
+    heads = []
+
+    async def handler(reader, writer):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                heads.append(await reader.readuntil(b"\r\n\r\n"))
+                writer.write(answer(b"secure"))
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_side)
+    url = f"https://localhost:{server.sockets[0].getsockname()[1]}/v1/x"
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+    http = HTTPClient(ssl_context=trusting)
+    try:
+        for _ in range(2):
+            async with await http.request("GET", url) as resp:
+                assert (resp.status, await resp.read()) == (200, b"secure")
+        assert len(heads) == 2 and heads[0].startswith(b"GET /v1/x HTTP/1.1\r\nHost: localhost:")
+        assert len(http._open) == 1, "both calls on one connection"
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await HTTPClient().request("GET", url)  # the system's roots do not know this CA
+    finally:
+        await http.close()
+        server.close()
 
 
 async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(raw_server, client):

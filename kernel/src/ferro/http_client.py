@@ -41,6 +41,8 @@ __all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "Response"]
 HIGH_WATER = 1 << 20
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 CRLF = "\r\n"
+#: Methods whose requests have no body unless they say so.
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ConnectTimeout(TimeoutError):
@@ -113,10 +115,15 @@ class HTTPClient:
         block, has_type, has_encoding = _header_block(tuple(headers.items()) if headers else ())
         if call_headers:
             block += _header_block(tuple(call_headers.items()))[0]
+        if body is not None:
+            length = f"Content-Length: {len(body)}{CRLF}"
+            if not has_type:
+                length = f"Content-Type: application/json{CRLF}{length}"
+        else:  # a GET says nothing of a body; another method says it has none
+            length = "" if method in _BODILESS else f"Content-Length: 0{CRLF}"
         head = (f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{block}"
-                f"{'' if has_type or body is None else 'Content-Type: application/json' + CRLF}"
                 f"{'' if has_encoding else 'Accept-Encoding: gzip, deflate' + CRLF}"
-                f"Content-Length: {0 if body is None else len(body)}\r\n\r\n").encode("latin-1")
+                f"{length}\r\n").encode("latin-1")
         conn = self._reusable(origin) or await self._connect(origin, connect_timeout)
         try:
             return await conn.send(head, body, timeout)
