@@ -343,6 +343,8 @@ class Gateway:
 
     def config_identity(self, token: str) -> Identity | None:
         """The caller whose key, listed in ``server.api_keys``, is ``token``; else None."""
+        if not self._keys:
+            return None
         # bytes that are not UTF-8 reach us as surrogates: kept, they match no key (a 401)
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         index = self._keys.get(digest)  # looked up by hash: no timing reveals the key

@@ -2,10 +2,12 @@
 
 :meth:`RequestLogWriter.record` (an ``exchange_completed`` listener) turns the exchange into
 a :class:`ferro.storage.LogRow` and queues it; a background task writes what is queued every
-``interval``, or as soon as ``batch_size`` rows wait. The queue is bounded (``max_queued``):
-while the database is down, rows wait there and failed batches are retried, and once it is
-full new rows are dropped and counted (:attr:`dropped`), so memory never grows without
-bound. At shutdown, :meth:`aclose` writes everything still queued.
+``interval`` (a second), or as soon as ``batch_size`` rows wait. Few large batches: a write
+transaction costs about as much as a few hundred rows do (SQLite: 14 us a row in batches of
+500, 9 in batches of 2,000). The queue is bounded (``max_queued``): while the database is
+down, rows wait there and failed batches are retried, and once it is full new rows are
+dropped and counted (:attr:`dropped`), so memory never grows without bound. At shutdown,
+:meth:`aclose` writes everything still queued.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def log_row(exchange: Exchange) -> LogRow:
 
 
 class RequestLogWriter:
-    def __init__(self, storage: Storage, *, batch_size: int = 500, interval: float = 0.5,
+    def __init__(self, storage: Storage, *, batch_size: int = 2000, interval: float = 1.0,
                  max_queued: int = 50_000, retry_delay: float = 1.0) -> None:
         self.storage = storage
         self.batch_size = batch_size
