@@ -210,6 +210,9 @@ class _Connection(asyncio.Protocol):
         self.client = client
         self.origin = origin
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        #: The connection's loop (looking the running loop up costs a system call per
+        #: look on Python 3.11).
+        self.loop = asyncio.get_running_loop()
         self.parser = httptools.HttpResponseParser(self)
         self.idle_since = 0.0
         self.response: Response | None = None
@@ -223,7 +226,7 @@ class _Connection(asyncio.Protocol):
 
     def send(self, head: bytes, body: bytes | None,
              timeout: float | None) -> asyncio.Future[Response]:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self._head = loop.create_future()
         self.response = None
         if timeout is not None:
@@ -406,7 +409,7 @@ class Body:
                 raise self._exc
             if self.ended:
                 return False
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._conn.loop.create_future()
             await self._waiter
         return True
 
@@ -493,7 +496,7 @@ class Response:
         self.release_on_end = True
         conn = self._conn
         conn._stop_clock()
-        conn._deadline = asyncio.get_running_loop().call_later(seconds, self.close)
+        conn._deadline = conn.loop.call_later(seconds, self.close)
 
     def close(self) -> None:
         """Close the connection; a read in progress fails with :class:`Disconnected`."""
