@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trustme
-from ferro.http_client import ConnectTimeout, Disconnected, HTTPClient
+from ferro.http_client import HIGH_WATER, ConnectTimeout, Disconnected, HTTPClient
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -84,6 +84,20 @@ def keep_answering(*replies: bytes, close: bool = False) -> Callable[[RawServer]
         return handler
 
     return make
+
+
+def sends(data: bytes, *, hold: bool = True) -> Handler:
+    """A handler answering a connection's first request head with ``data``, then holding
+    the connection until the client closes it (or, without ``hold``, closing it)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(data)
+        await writer.drain()
+        if hold:
+            await reader.read()
+
+    return handler
 
 
 async def served(raw_server, make: Callable[[RawServer], Handler]) -> RawServer:
@@ -207,12 +221,8 @@ async def test_a_chunked_body_arrives_piece_by_piece(raw_server, client):
 
 
 async def test_a_body_without_a_length_ends_with_the_connection(raw_server, client):
-    async def handler(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
-        await writer.drain()
-
-    raw = await raw_server(handler)
+    raw = await raw_server(sends(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it",
+                                 hold=False))
     async with await client.request("GET", raw.url + "/") as resp:
         assert await resp.read() == b"all of it"
 
@@ -249,12 +259,8 @@ async def test_connection_close_is_not_reused(raw_server, client):
 
 
 async def test_an_upstream_closing_mid_body_is_a_disconnect(raw_server, client):
-    async def handler(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-        await writer.drain()
-
-    raw = await raw_server(handler)
+    raw = await raw_server(sends(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+                                 hold=False))
     resp = await client.request("GET", raw.url + "/")
     with pytest.raises(Disconnected):
         await resp.read()
@@ -262,34 +268,19 @@ async def test_an_upstream_closing_mid_body_is_a_disconnect(raw_server, client):
 
 
 async def test_an_upstream_closing_before_answering_is_a_disconnect(raw_server, client):
-    async def handler(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
-
-    raw = await raw_server(handler)
+    raw = await raw_server(sends(b"", hold=False))
     with pytest.raises(Disconnected):
         await client.request("GET", raw.url + "/")
 
 
 async def test_garbage_instead_of_http_is_a_disconnect(raw_server, client):
-    async def handler(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
-        await writer.drain()
-        await reader.read()
-
-    raw = await raw_server(handler)
+    raw = await raw_server(sends(b"SSH-2.0-OpenSSH\r\n\r\n"))
     with pytest.raises(Disconnected, match="invalid HTTP response"):
         await client.request("GET", raw.url + "/")
 
 
 async def test_the_total_limit_covers_the_body_and_frees_nothing_broken(raw_server, client):
-    async def handler(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-        await writer.drain()
-        await reader.read()
-
-    raw = await raw_server(handler)
+    raw = await raw_server(sends(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"))
     resp = await client.request("GET", raw.url + "/", timeout=0.1)
     with pytest.raises(TimeoutError):
         await resp.read()
@@ -408,12 +399,19 @@ async def test_a_large_body_is_read_whole_through_flow_control(raw_server, clien
         assert await resp.read() == big
 
 
-async def test_closing_the_client_fails_calls_in_flight(raw_server):
-    async def handler(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
-        await reader.read()
+async def test_a_slow_reader_holds_a_bounded_part_of_a_fast_body(raw_server, client):
+    big = b"z" * (8 << 20)
+    raw = await raw_server(sends(answer(big)))
+    async with await client.request("GET", raw.url + "/") as resp:
+        first = await anext(resp.content.iter_any())
+        await asyncio.sleep(0.2)  # the upstream keeps sending meanwhile
+        assert resp.content._size <= HIGH_WATER + (256 << 10), "one network read past it"
+        rest = await resp.read()
+    assert len(first) + len(rest) == len(big)
 
-    raw = await raw_server(handler)
+
+async def test_closing_the_client_fails_calls_in_flight(raw_server):
+    raw = await raw_server(sends(b""))
     http = HTTPClient()
     call = asyncio.ensure_future(http.request("GET", raw.url + "/"))
     await asyncio.sleep(0.05)

@@ -37,8 +37,9 @@ from multidict import CIMultiDict
 
 __all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "Response"]
 
-#: Buffered body bytes past which a connection stops reading until the reader catches up.
-HIGH_WATER = 1 << 20
+#: Buffered body bytes past which a connection stops reading until the reader catches up
+#: (what a slow reader's stream holds in memory, at most, besides one network read).
+HIGH_WATER = 1 << 16
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 CRLF = "\r\n"
 #: Methods whose requests have no body unless they say so.
