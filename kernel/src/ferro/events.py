@@ -33,8 +33,10 @@ class Events:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dropped = 0
         self._own: list[Callable[[Exchange], Any]] = []
-        #: Exchanges not handed over yet, each with its config's own listeners.
-        self._pending: list[tuple[Exchange, Sequence[Callable[[Exchange], Any]]]] = []
+        #: Exchanges not handed over yet (or what makes them), each with its config's own
+        #: listeners.
+        self._pending: list[tuple[Exchange | Callable[[], Exchange],
+                                  Sequence[Callable[[Exchange], Any]]]] = []
         self.resolve(pm)
 
     def resolve(self, pm: FerroPluginManager) -> None:
@@ -67,7 +69,17 @@ class Events:
              also: Sequence[Callable[[Exchange], Any]] = ()) -> None:
         """Hand ``exchange`` to every listener, and to ``also`` (the listeners of the
         plugin instances of the config that served it), at the next turn of the loop."""
-        self._pending.append((exchange, also))
+        self._later(exchange, also)
+
+    def emit_made(self, make: Callable[[], Exchange],
+                  also: Sequence[Callable[[Exchange], Any]] = ()) -> None:
+        """:meth:`emit` the exchange ``make()`` makes, made when it is handed over (with the
+        batch's others, which is cheaper too)."""
+        self._later(make, also)
+
+    def _later(self, item: Exchange | Callable[[], Exchange],
+               also: Sequence[Callable[[Exchange], Any]]) -> None:
+        self._pending.append((item, also))
         if len(self._pending) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
@@ -76,7 +88,10 @@ class Events:
 
     def flush(self) -> None:
         """Hand the pending exchanges over now."""
-        batch, self._pending = self._pending, []
+        batch = [(item, also) if isinstance(item, Exchange) else (_made(item), also)
+                 for item, also in self._pending]
+        self._pending = []
+        batch = [(exchange, also) for exchange, also in batch if exchange is not None]
         deliver = self._deliver
         for listener in self.listeners:
             for exchange, _also in batch:
@@ -111,6 +126,14 @@ class Events:
         self.flush()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
+
+
+def _made(make: Callable[[], Exchange]) -> Exchange | None:
+    try:
+        return make()
+    except Exception:
+        log.exception("an exchange could not be made for the listeners")
+        return None
 
 
 def _bind(function: Callable[..., Any], argnames: tuple[str, ...]) -> Callable[[Exchange], Any]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -254,10 +255,13 @@ class Pipeline:
             gateway.leave()
             self._in_flight.discard(task)  # type: ignore[arg-type]
             if self.events.listeners or gateway.listeners:
-                self.events.emit(ctx.exchange(out.status, out.error, out.usage, out.ttfb,
-                                              started, t0) if ctx is not None else
-                                 _rejected_exchange(http, codec.operation, identity, out,
-                                                    started, t0), gateway.listeners)
+                if ctx is not None:  # made with the batch it is handed over in
+                    self.events.emit_made(functools.partial(
+                        ctx.exchange, out.status, out.error, out.usage, out.ttfb, started, t0,
+                        time.perf_counter()), gateway.listeners)
+                else:
+                    self.events.emit(_rejected_exchange(http, codec.operation, identity, out,
+                                                        started, t0), gateway.listeners)
 
     async def _run(self, gateway: Gateway, http: web.Request, codec: Codec,
                    ctx: RequestContext, out: _Outcome, t0: float) -> web.StreamResponse:

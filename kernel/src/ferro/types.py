@@ -258,8 +258,10 @@ class RequestContext:
         self._eligible = (targets, self.request.model, eligible)
 
     def exchange(self, status: int, error: GatewayError | None, usage: Usage | None,
-                 ttfb: float | None, started: float, t0: float) -> Exchange:
-        """The completed exchange of this request (``t0``: its ``perf_counter`` start)."""
+                 ttfb: float | None, started: float, t0: float,
+                 ended: float | None = None) -> Exchange:
+        """The completed exchange of this request (``t0`` and ``ended``: its
+        ``perf_counter`` start and end, by default now)."""
         if usage is None and self.response is not None:
             usage = self.response.usage
         usage = usage or Usage()
@@ -279,7 +281,7 @@ class RequestContext:
             stream=self.request.stream,
             status=status,
             started=started,
-            duration=time.perf_counter() - t0,
+            duration=(time.perf_counter() if ended is None else ended) - t0,
             ttfb=ttfb,
             usage=usage,
             cost=cost,
