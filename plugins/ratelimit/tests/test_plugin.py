@@ -276,6 +276,16 @@ def test_tokens_are_debited_from_the_caller_and_the_provider_that_answered():
                       "provider:a:t": 1880.0}
 
 
+def test_a_keys_own_token_limit_is_debited_where_the_config_counts_no_tokens():
+    plugin = RateLimit(options(per_key={"requests_per_second": 10}))
+    own = Identity("key-1", "team-a", attributes={"rate_limit": {"tokens_per_minute": 600}})
+    plugin.exchange_completed(exchange(KEY, tokens=40))
+    assert not plugin.backend.buckets, "no limit counts tokens"
+    plugin.exchange_completed(exchange(own, tokens=40))
+    assert {key: level for key, (level, _at) in plugin.backend.buckets.items()} == {
+        "key:key-1:t": 560.0}
+
+
 @pytest.mark.parametrize("done", [
     exchange(KEY, tokens=0),  # refused, failed, or nothing reported
     exchange(KEY, tokens=50, attempts=0),  # answered from the cache: no upstream was called

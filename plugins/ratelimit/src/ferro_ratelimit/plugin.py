@@ -50,6 +50,12 @@ class RateLimit:
         self.proxies = TrustedProxies(options.trusted_proxies) \
             if options.trusted_proxies else None
         self.backend = backend or _backend(options, clock)
+        #: Whether a configured limit counts tokens (a key's own limit may, whatever this
+        #: says).
+        self._counts_tokens = any(
+            policy is not None and policy.tokens is not None
+            for policy in (self.per_key, self.per_ip, self.per_provider,
+                           *self.keys.values(), *self.providers.values()))
         #: target name -> what a call to it asks of its buckets (none: it has no limit)
         self._provider_checks: dict[str, list[Check]] = {}
         #: (key id, key name, address) -> what a request of that caller asks of its buckets
@@ -104,6 +110,9 @@ class RateLimit:
         if used <= 0 or not exchange.attempts:  # no upstream was called: no tokens spent
             return
         identity = exchange.identity
+        if not self._counts_tokens and (
+                identity is None or identity.attributes.get(KEY_ATTRIBUTE) is None):
+            return  # no bucket of tokens to debit
         ip = _exchange_ip(exchange) if self._by_address(identity) else ""
         debits = [policy.debit(bucket, used) for policy, bucket, _kind, _who
                   in self._owners(identity, ip)]
