@@ -28,7 +28,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -429,6 +429,8 @@ class Body:
 
     async def read(self) -> bytes:
         """The rest of the body."""
+        if self.ended and self._exc is None:  # all here already (a small answer's usual case)
+            return self._take() if self._chunks else b""
         parts = []
         while await self._more():
             parts.append(self._take())
@@ -468,9 +470,9 @@ class Response:
         self.release_on_end = False
         self.content = Body(conn, self, decoder)
 
-    async def read(self) -> bytes:
+    def read(self) -> Awaitable[bytes]:
         """The whole body."""
-        return await self.content.read()
+        return self.content.read()
 
     def _ended(self) -> None:
         """The last byte of the body has arrived."""

@@ -304,6 +304,8 @@ class BaseProvider:
             sent = self.session.request(  # type: ignore[union-attr]
                 method, url, data=data, headers=headers, params=params,
                 timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
+        if first_byte is None:
+            return sent
         return within(first_byte, sent, lambda: self.no_response(first_byte))
 
     async def request_json(
@@ -334,11 +336,13 @@ class BaseProvider:
         try:
             resp = await self.send(method, url, data, stream=False, headers=headers,
                                    params=params)
-            async with resp:
+            try:
                 raw = await self.read_body(resp, limit)
                 if resp.status >= 400:
                     raise self.upstream_error(resp.status, raw, resp.headers)
                 relay_headers(resp.headers)
+            finally:
+                resp.release()
         except GatewayError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
