@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trustme
-from ferro.http_client import HIGH_WATER, ConnectTimeout, Disconnected, HTTPClient
+from ferro.http_client import (
+    HIGH_WATER,
+    ConnectTimeout,
+    Disconnected,
+    HeadTimeout,
+    HTTPClient,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -286,6 +292,39 @@ async def test_the_total_limit_covers_the_body_and_frees_nothing_broken(raw_serv
         await resp.read()
     resp.release()
     assert client._idle.get(("http", "127.0.0.1", int(raw.url.rsplit(":", 1)[1])), []) == []
+
+
+async def test_a_head_that_does_not_come_in_time_is_a_head_timeout(raw_server, client):
+    raw = await raw_server(sends(b""))  # reads the request, never answers
+    with pytest.raises(HeadTimeout) as caught:
+        await client.request("POST", raw.url + "/", body=b"{}", head_timeout=0.1)
+    assert caught.value.limit == 0.1
+
+
+async def test_a_head_in_time_lifts_the_head_limit_for_a_slow_body(raw_server, client):
+    async def handler(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        await writer.drain()
+        await asyncio.sleep(0.3)  # past the head limit: the body may take longer
+        writer.write(b"cd")
+        await writer.drain()
+        await reader.read()
+
+    raw = await raw_server(handler)
+    async with await client.request("GET", raw.url + "/", head_timeout=0.1) as resp:
+        assert await resp.read() == b"abcd"
+
+
+async def test_a_slow_connection_counts_against_the_head_limit(client, monkeypatch):
+    loop = asyncio.get_running_loop()
+
+    async def never(*args, **kwargs):
+        await asyncio.sleep(10)
+
+    monkeypatch.setattr(loop, "create_connection", never)
+    with pytest.raises(HeadTimeout):
+        await client.request("GET", "http://127.0.0.1:9/", connect_timeout=5, head_timeout=0.05)
 
 
 async def test_a_connection_that_does_not_open_in_time_is_a_connect_timeout(client,

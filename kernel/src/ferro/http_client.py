@@ -35,7 +35,7 @@ from urllib.parse import urlencode, urlsplit
 import httptools
 from multidict import CIMultiDict
 
-__all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "Response"]
+__all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "HeadTimeout", "Response"]
 
 #: Buffered body bytes past which a connection stops reading until the reader catches up
 #: (what a slow reader's stream holds in memory, at most, besides one network read).
@@ -48,6 +48,14 @@ _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class ConnectTimeout(TimeoutError):
     """The connection to the upstream did not open within the connect limit."""
+
+
+class HeadTimeout(TimeoutError):
+    """The response's head did not arrive within ``limit`` seconds of the call."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"no response within {limit:g}s")
+        self.limit = limit
 
 
 class Disconnected(ConnectionError):
@@ -105,11 +113,13 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
         call_headers: Mapping[str, str] | None = None,
         connect_timeout: float | None = None, timeout: float | None = None,
+        head_timeout: float | None = None,
     ) -> Response:
         """Send a request; return the response once its head has arrived. ``headers`` are
         the caller's usual ones (their encoding is kept and reused), ``call_headers`` this
-        call's own (a trace context). ``timeout`` bounds the whole exchange, body included
-        (None: no limit)."""
+        call's own (a trace context). Limits, in seconds from the call (None: none):
+        ``connect_timeout`` on opening a connection, ``head_timeout`` on the response's
+        head (:class:`HeadTimeout`), ``timeout`` on the whole exchange, body included."""
         origin, target, host = _origin(url)
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params)
@@ -125,9 +135,17 @@ class HTTPClient:
         head = (f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{block}"
                 f"{'' if has_encoding else 'Accept-Encoding: gzip, deflate' + CRLF}"
                 f"{length}\r\n").encode("latin-1")
-        conn = self._reusable(origin) or await self._connect(origin, connect_timeout)
+        conn = self._reusable(origin)
+        head_left = head_timeout
+        if conn is None:
+            loop = asyncio.get_running_loop()
+            opening = loop.time()
+            conn = await self._connect(origin, connect_timeout, timeout, head_timeout)
+            spent = loop.time() - opening
+            timeout = None if timeout is None else timeout - spent
+            head_left = None if head_timeout is None else head_timeout - spent
         try:
-            return await conn.send(head, body, timeout)
+            return await conn.send(head, body, timeout, head_left, head_timeout)
         except BaseException:
             conn.close()  # cancelled, timed out or failed: the exchange's state is unknown
             raise
@@ -144,8 +162,10 @@ class HTTPClient:
             conn.close()
         return None
 
-    async def _connect(self, origin: tuple[str, str, int],
-                       timeout: float | None) -> _Connection:
+    async def _connect(self, origin: tuple[str, str, int], connect: float | None,
+                       total: float | None, head: float | None) -> _Connection:
+        """A new connection to ``origin``, within the first of the call's limits to run out
+        (raising that limit's error)."""
         if self._closed:
             raise RuntimeError("the HTTP client is closed")
         scheme, host, port = origin
@@ -153,14 +173,20 @@ class HTTPClient:
         tls: ssl.SSLContext | None = None
         if scheme == "https":
             tls = self._ssl = self._ssl or ssl.create_default_context()
+        limits = [limit for limit in (connect, total, head) if limit is not None]
+        timeout = min(limits) if limits else None
         try:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(
                     lambda: _Connection(self, origin), host, port, ssl=tls,
                     server_hostname=host if tls else None)
         except TimeoutError:
-            raise ConnectTimeout(f"could not connect to {host}:{port} within {timeout:g}s"
-                                 ) from None
+            if timeout == connect:
+                raise ConnectTimeout(f"could not connect to {host}:{port} within "
+                                     f"{timeout:g}s") from None
+            if timeout == head:
+                raise HeadTimeout(timeout) from None
+            raise TimeoutError("the upstream did not answer in time") from None
         self._open.add(conn)
         return conn
 
@@ -221,17 +247,22 @@ class _Connection(asyncio.Protocol):
         self._names: list[bytes] = []
         self._values: list[bytes] = []
         self._deadline: asyncio.TimerHandle | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
         self._paused = False
 
     # --- the exchange ----------------------------------------------------------------------
 
-    def send(self, head: bytes, body: bytes | None,
-             timeout: float | None) -> asyncio.Future[Response]:
+    def send(self, head: bytes, body: bytes | None, timeout: float | None,
+             head_left: float | None, head_timeout: float | None) -> asyncio.Future[Response]:
+        """Send a request; ``timeout`` and ``head_left``: the seconds left of the call's
+        limits (``head_timeout``: the limit on its head, as its error names it)."""
         loop = self.loop
         self._head = loop.create_future()
         self.response = None
         if timeout is not None:
             self._deadline = loop.call_later(timeout, self._expire)
+        if head_left is not None:
+            self._head_timer = loop.call_later(head_left, self._head_late, head_timeout)
         if body is not None and len(body) <= 65536:
             self.transport.write(head + body)
         else:
@@ -255,10 +286,20 @@ class _Connection(asyncio.Protocol):
         self._deadline = None
         self.close(TimeoutError("the upstream did not answer in time"))
 
+    def _head_late(self, limit: float) -> None:
+        self._head_timer = None
+        self.close(HeadTimeout(limit))
+
     def _stop_clock(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._head_arrived()
+
+    def _head_arrived(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _fail(self, exc: BaseException) -> None:
         if self._head is not None and not self._head.done():
@@ -320,6 +361,7 @@ class _Connection(asyncio.Protocol):
         self._names, self._values = [], []
         if status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
             return
+        self._head_arrived()
         headers = CIMultiDict(zip([n.decode("latin-1") for n in names],
                                   [v.decode("latin-1") for v in values], strict=True))
         try:

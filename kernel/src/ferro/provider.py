@@ -30,7 +30,7 @@ from aiohttp import hdrs
 from ferro.completions import completions_via_chat, stream_completions_via_chat
 from ferro.config import ConfigSource, LimitsConfig, ProviderSettings, build_options
 from ferro.errors import GatewayError, UpstreamError, UpstreamTimeoutError, transport_error
-from ferro.http_client import ConnectTimeout, HTTPClient, Response
+from ferro.http_client import ConnectTimeout, HeadTimeout, HTTPClient, Response
 from ferro.operations import (
     ChatChunk,
     ChatRequest,
@@ -289,21 +289,22 @@ class BaseProvider:
              params: Mapping[str, str] | None = None) -> Awaitable[Any]:
         """Send a request within the call's limits; the response (a
         :class:`ferro.http_client.Response`, or aiohttp's through ``session``) once its
-        headers have come. The HTTP helpers below are built on it."""
+        headers have come. A failure is the transport's (a ``TimeoutError``, an ``OSError``,
+        an aiohttp error) or the no-response error: :meth:`transport_error` turns each into
+        the call's UpstreamError. The HTTP helpers below are built on it."""
         connect, total, first_byte = self.call_limits(stream)
         scope = CALL.get()
         http = self.http
-        if http is not None and http.enabled:
-            sent: Awaitable[Any] = http.request(
+        if http is not None and http.enabled:  # its HeadTimeout is this call's no_response
+            return http.request(
                 method, url, body=data, headers=headers, params=params,
                 call_headers=scope.outgoing if scope is not None else None,
-                connect_timeout=connect, timeout=total)
-        else:
-            if scope is not None and scope.outgoing:
-                headers = {**headers, **scope.outgoing} if headers else scope.outgoing
-            sent = self.session.request(  # type: ignore[union-attr]
-                method, url, data=data, headers=headers, params=params,
-                timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
+                connect_timeout=connect, timeout=total, head_timeout=first_byte)
+        if scope is not None and scope.outgoing:
+            headers = {**headers, **scope.outgoing} if headers else scope.outgoing
+        sent = self.session.request(  # type: ignore[union-attr]
+            method, url, data=data, headers=headers, params=params,
+            timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
         if first_byte is None:
             return sent
         return within(first_byte, sent, lambda: self.no_response(first_byte))
@@ -469,6 +470,8 @@ class BaseProvider:
             ) from None
 
     def transport_error(self, exc: BaseException) -> UpstreamError:
+        if isinstance(exc, HeadTimeout):
+            return self.no_response(exc.limit)
         if isinstance(exc, ConnectTimeout | aiohttp.ConnectionTimeoutError):
             scope = CALL.get()
             limit = (scope.connect if scope is not None else None) or self.settings.timeout
