@@ -126,12 +126,18 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-async def within(limit: float | None, awaitable: Awaitable[T],
-                 expired: Callable[[], BaseException]) -> T:
-    """Await ``awaitable`` for at most ``limit`` seconds (None: no limit); when this limit
-    runs out, raise ``expired()`` instead (a TimeoutError from inside passes as it is)."""
+def within(limit: float | None, awaitable: Awaitable[T],
+           expired: Callable[[], BaseException]) -> Awaitable[T]:
+    """``awaitable``, awaited for at most ``limit`` seconds (None: no limit, and nothing
+    added around it); when this limit runs out, it raises ``expired()`` instead (a
+    TimeoutError from inside passes as it is)."""
     if limit is None:
-        return await awaitable
+        return awaitable
+    return _bounded(limit, awaitable, expired)
+
+
+async def _bounded(limit: float, awaitable: Awaitable[T],
+                   expired: Callable[[], BaseException]) -> T:
     try:
         async with asyncio.timeout(limit) as timer:
             return await awaitable
