@@ -1,6 +1,7 @@
 """Streams take the same path as JSON: fallback until the first byte, breakers, errors."""
 
 import asyncio
+from types import MappingProxyType
 
 import orjson
 from aiohttp import web
@@ -245,6 +246,14 @@ def test_usage_reads_only_counts():
     assert Usage.from_openai({"prompt_tokens": "many", "completion_tokens": 2}) == Usage(0, 2, 2)
     assert Usage.from_openai({"prompt_tokens": 3, "prompt_tokens_details": None}).total_tokens == 3
     assert Usage.from_openai([1]) == Usage()
+    assert Usage.from_openai({"prompt_tokens": True, "completion_tokens": -4,
+                              "total_tokens": 2.5}) == Usage()
+    assert Usage.from_openai({
+        "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 4, "cache_creation_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 3}}) == Usage(10, 5, 15, 4, 3, 2)
+    assert Usage.from_openai(MappingProxyType({"prompt_tokens": 1, "completion_tokens_details": [
+        "not a mapping"]})) == Usage(1, 0, 1)
 
 
 async def test_a_finished_stream_gives_its_connection_back_to_the_pool(fake_upstream,

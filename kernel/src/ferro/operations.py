@@ -58,7 +58,12 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (CHAT, EMBEDDINGS, COM
 
 
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return value if type(value) is int and value > 0 else 0  # a bool is no count
+
+
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    """``value`` when it is a mapping (most are plain dicts: no ABC check for those)."""
+    return value if type(value) is dict or isinstance(value, Mapping) else None
 
 
 @attrs.define(slots=True)
@@ -74,22 +79,22 @@ class Usage:
     @classmethod
     def from_openai(cls, usage: Any) -> Usage:
         """Read an OpenAI usage object; anything missing or not a count reads as 0."""
-        if not isinstance(usage, Mapping):
+        usage = _mapping(usage)
+        if usage is None:
             return cls()
-        details = usage.get("prompt_tokens_details")
-        cdetails = usage.get("completion_tokens_details")
-        details = details if isinstance(details, Mapping) else {}
-        cdetails = cdetails if isinstance(cdetails, Mapping) else {}
-        prompt = _count(usage.get("prompt_tokens"))
-        completion = _count(usage.get("completion_tokens"))
-        return cls(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=_count(usage.get("total_tokens")) or prompt + completion,
-            cached_tokens=_count(details.get("cached_tokens")),
-            reasoning_tokens=_count(cdetails.get("reasoning_tokens")),
-            cache_creation_tokens=_count(details.get("cache_creation_tokens")),
-        )
+        get = usage.get
+        prompt = _count(get("prompt_tokens"))
+        completion = _count(get("completion_tokens"))
+        cached = reasoning = written = 0
+        details = get("prompt_tokens_details")
+        if details and (details := _mapping(details)) is not None:
+            cached = _count(details.get("cached_tokens"))
+            written = _count(details.get("cache_creation_tokens"))
+        cdetails = get("completion_tokens_details")
+        if cdetails and (cdetails := _mapping(cdetails)) is not None:
+            reasoning = _count(cdetails.get("reasoning_tokens"))
+        return cls(prompt, completion, _count(get("total_tokens")) or prompt + completion,
+                   cached, reasoning, written)
 
     def add(self, other: Usage) -> None:
         """Count ``other`` in too (several upstream calls for one answer)."""
