@@ -492,20 +492,24 @@ class SQLStorage:
     async def write_logs(self, rows: Sequence[LogRow]) -> None:
         if not rows:
             return
-        values = [record_values(self.dialect, row, LOG_COLUMNS) for row in rows]
         per = self.log_rows_per_insert
+        if per == 1:
+            async with self.write() as conn:
+                await conn.executemany(self.sql.insert_log, [
+                    record_values(self.dialect, row, LOG_COLUMNS) for row in rows])
+            return
+        flat: list[Any] = []  # every row's values in one list: each INSERT takes a slice
+        for row in rows:
+            flat += record_values(self.dialect, row, LOG_COLUMNS)
+        width, whole = len(LOG_COLUMNS), len(rows) - len(rows) % per
         async with self.write() as conn:
-            if per == 1:
-                await conn.executemany(self.sql.insert_log, values)
-                return
-            whole = len(values) - len(values) % per
             if whole:
+                step = per * width
                 await conn.executemany(insert_logs(self.dialect, per), [
-                    [v for row in values[at:at + per] for v in row]
-                    for at in range(0, whole, per)])
-            if whole < len(values):
-                await conn.executemany(insert_logs(self.dialect, len(values) - whole),
-                                       [[v for row in values[whole:] for v in row]])
+                    flat[at:at + step] for at in range(0, whole * width, step)])
+            if whole < len(rows):
+                await conn.executemany(insert_logs(self.dialect, len(rows) - whole),
+                                       [flat[whole * width:]])
 
     async def list_logs(self, where: LogFilter, limit: int, offset: int
                         ) -> tuple[list[LogRow], int]:
