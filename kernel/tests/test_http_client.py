@@ -184,6 +184,16 @@ async def test_https_with_the_servers_certificate_checked(tmp_path):
         server.close()
 
 
+async def test_a_path_and_a_header_beyond_ascii_go_out_encoded(raw_server, client):
+    raw = await served(raw_server, keep_answering(answer(b"ok")))
+    async with await client.request("GET", raw.url + "/v1/models/mod\u00e8le?q=\u00e9",
+                                    headers={"X-Note": "caf\u00e9"}) as resp:
+        await resp.read()
+    lines = raw.heads[0].split(b"\r\n")
+    assert lines[0] == b"GET /v1/models/mod%C3%A8le?q=%C3%A9 HTTP/1.1"
+    assert "X-Note: café".encode() in lines
+
+
 async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(raw_server, client):
     raw = await served(raw_server, keep_answering(answer(b"ok")))
     with pytest.raises(ValueError, match="invalid character"):

@@ -30,7 +30,7 @@ import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
 from multidict import CIMultiDict
@@ -42,6 +42,8 @@ __all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "HeadTimeout", "Respo
 HIGH_WATER = 1 << 16
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 CRLF = "\r\n"
+#: What a request target keeps as it is when the rest is percent-encoded.
+_URL_SAFE = "/?&=%:@!$'()*+,;~-._"
 #: Methods whose requests have no body unless they say so.
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -71,6 +73,8 @@ def _origin(url: str) -> tuple[tuple[str, str, int], str, str]:
         raise ValueError(f"not an http(s) URL: {url!r}")
     port = parts.port or _DEFAULT_PORTS[scheme]
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not target.isascii():  # as a browser sends it: the UTF-8 bytes, percent-encoded
+        target = quote(target, safe=_URL_SAFE)
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     if port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
@@ -134,7 +138,7 @@ class HTTPClient:
             length = "" if method in _BODILESS else f"Content-Length: 0{CRLF}"
         head = (f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{block}"
                 f"{'' if has_encoding else 'Accept-Encoding: gzip, deflate' + CRLF}"
-                f"{length}\r\n").encode("latin-1")
+                f"{length}\r\n").encode()  # header values as UTF-8, as aiohttp sends them
         conn = self._reusable(origin)
         head_left = head_timeout
         if conn is None:
