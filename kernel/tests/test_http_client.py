@@ -236,6 +236,23 @@ async def test_a_chunked_body_arrives_piece_by_piece(raw_server, client):
         assert resp.content.at_eof() and resp.content.total_bytes == 11
 
 
+async def test_a_body_read_as_aiohttp_code_reads_it(raw_server, client):
+    ndjson = b'{"n":1}\n{"n":2}\n{"n":3}'
+    raw = await served(raw_server, keep_answering(*[answer(
+        ndjson, "Content-Type: application/x-ndjson; charset=latin-1")] * 3,
+        answer(b'{"caf\xc3\xa9":true}', "Content-Type: application/json")))
+    async with await client.request("GET", raw.url + "/") as resp:
+        assert [line async for line in resp.content] == [b'{"n":1}\n', b'{"n":2}\n',
+                                                          b'{"n":3}']
+    async with await client.request("GET", raw.url + "/") as resp:
+        assert [piece async for piece in resp.content.iter_chunked(10)] == [
+            ndjson[:10], ndjson[10:20], ndjson[20:]]
+    async with await client.request("GET", raw.url + "/") as resp:
+        assert await resp.text() == ndjson.decode("latin-1")
+    async with await client.request("GET", raw.url + "/") as resp:
+        assert await resp.json() == {"café": True}
+
+
 async def test_a_body_without_a_length_ends_with_the_connection(raw_server, client):
     raw = await raw_server(sends(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it",
                                  hold=False))

@@ -7,8 +7,9 @@ needs: ``http`` and ``https`` origins, a JSON (or empty) request body, a respons
 whole or as it arrives (``Content-Length``, chunked or ended by the close; ``gzip`` and
 ``deflate`` decoded), a time limit on connecting and one on the whole exchange. Its
 responses have the part of aiohttp's ``ClientResponse`` that providers use (``status``,
-``headers``, ``content_type``, ``content_length``, ``content.iter_any()``, ``read()``,
-``release()``, ``close()``), so :class:`~ferro.provider.BaseProvider` serves both.
+``headers``, ``content_type``, ``content_length``, ``read()``, ``text()``, ``json()``,
+``release()``, ``close()``, and ``content`` read by ``iter_any()``, ``iter_chunked(n)``,
+``read()`` or line by line), so :class:`~ferro.provider.BaseProvider` serves both.
 
 Errors: a refused or failed connection is an ``OSError``; a connection that did not open
 in time is a :class:`ConnectTimeout`; an exchange past its time limit a ``TimeoutError``;
@@ -33,6 +34,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
+import orjson
 from multidict import CIMultiDict
 
 __all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "HeadTimeout", "Response"]
@@ -473,6 +475,28 @@ class Body:
         while await self._more():
             yield self._take()
 
+    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
+        """The body in pieces of ``size`` bytes (the last one may be shorter)."""
+        rest = b""
+        async for piece in self.iter_any():
+            rest += piece
+            while len(rest) >= size:
+                yield rest[:size]
+                rest = rest[size:]
+        if rest:
+            yield rest
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Each line of the body, with its ``\\n`` (the last may lack it)."""
+        rest = b""
+        async for piece in self.iter_any():
+            rest += piece
+            *lines, rest = rest.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+        if rest:
+            yield rest
+
     async def read(self) -> bytes:
         """The rest of the body."""
         if self.ended and self._exc is None:  # all here already (a small answer's usual case)
@@ -481,6 +505,14 @@ class Body:
         while await self._more():
             parts.append(self._take())
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _charset(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip('"')
+    return None
 
 
 def _decoder(content_encoding: str) -> Any:
@@ -519,6 +551,15 @@ class Response:
     def read(self) -> Awaitable[bytes]:
         """The whole body."""
         return self.content.read()
+
+    async def text(self, encoding: str | None = None) -> str:
+        """The whole body decoded (by default with the ``charset`` it names, else UTF-8)."""
+        charset = encoding or _charset(self.headers.get("Content-Type", "")) or "utf-8"
+        return (await self.read()).decode(charset, "replace")
+
+    async def json(self) -> Any:
+        """The whole body's JSON."""
+        return orjson.loads(await self.read())
 
     def _ended(self) -> None:
         """The last byte of the body has arrived."""
