@@ -88,10 +88,12 @@ class Events:
 
     def flush(self) -> None:
         """Hand the pending exchanges over now."""
-        batch = [(item, also) if isinstance(item, Exchange) else (_made(item), also)
-                 for item, also in self._pending]
-        self._pending = []
-        batch = [(exchange, also) for exchange, also in batch if exchange is not None]
+        pending, self._pending = self._pending, []
+        batch = []
+        for item, also in pending:
+            exchange = item if isinstance(item, Exchange) else _made(item)
+            if exchange is not None:
+                batch.append((exchange, also))
         deliver = self._deliver
         for listener in self.listeners:
             for exchange, _also in batch:

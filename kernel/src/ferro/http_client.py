@@ -300,9 +300,9 @@ class _Connection(asyncio.Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self._head_arrived()
+        self._stop_head_timer()
 
-    def _head_arrived(self) -> None:
+    def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -367,7 +367,7 @@ class _Connection(asyncio.Protocol):
         self._names, self._values = [], []
         if status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
             return
-        self._head_arrived()
+        self._stop_head_timer()
         headers = CIMultiDict(zip([n.decode("latin-1") for n in names],
                                   [v.decode("latin-1") for v in values], strict=True))
         try:

@@ -305,8 +305,6 @@ class BaseProvider:
         sent = self.session.request(  # type: ignore[union-attr]
             method, url, data=data, headers=headers, params=params,
             timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect))
-        if first_byte is None:
-            return sent
         return within(first_byte, sent, lambda: self.no_response(first_byte))
 
     async def request_json(
@@ -389,10 +387,10 @@ class BaseProvider:
         params: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Any]:
         """POST ``body`` and yield the streaming response once its status is OK (see
-        :meth:`send`). Read errors
-        while streaming become UpstreamErrors too. The timeout bounds the wait for the
-        response headers, and then any stall: a stream that sends nothing for about that
-        long (between one and two timeouts) is cut and reported as a timeout.
+        :meth:`send`). Read errors while streaming become UpstreamErrors too. The timeout
+        bounds the wait for the response headers, and then any stall: a stream that sends
+        nothing for about that long (between one and two timeouts) is cut and reported as a
+        timeout.
 
         A stream read to its terminal event gives its connection back to the pool: when the
         upstream's end of the body has not arrived yet, it is awaited in the background,
