@@ -29,7 +29,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -397,11 +397,14 @@ class Body:
     """A response body as it arrives (aiohttp's ``StreamReader`` in the part providers use)."""
 
     __slots__ = ("_chunks", "_conn", "_decoder", "_exc", "_size", "_waiter", "ended",
-                 "resp", "total_bytes")
+                 "on_end", "total_bytes")
 
-    def __init__(self, conn: _Connection, resp: Response, decoder: Any) -> None:
+    def __init__(self, conn: _Connection, decoder: Any) -> None:
         self._conn = conn
-        self.resp = resp
+        #: Called once the last byte has arrived, then forgotten. (The body holds no
+        #: reference to its response otherwise: no cycle for the garbage collector to find,
+        #: once per request.)
+        self.on_end: Callable[[], None] | None = None
         self._chunks: deque[bytes] = deque()
         self._size = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -434,7 +437,9 @@ class Body:
                 self._chunks.append(rest)
         self.ended = True
         self._wake()
-        self.resp._ended()
+        on_end, self.on_end = self.on_end, None
+        if on_end is not None:
+            on_end()
 
     def set_exception(self, exc: BaseException) -> None:
         if not self.ended and self._exc is None:
@@ -530,8 +535,8 @@ def _decoder(content_encoding: str) -> Any:
 class Response:
     """An upstream's response: its status and headers, and its body as it arrives."""
 
-    __slots__ = ("_conn", "content", "content_length", "content_type", "headers",
-                 "release_on_end", "reuse", "status", "until_close")
+    __slots__ = ("_conn", "content", "content_length", "content_type", "headers", "reuse",
+                 "status", "until_close")
 
     def __init__(self, conn: _Connection, status: int, headers: CIMultiDict[str],
                  decoder: Any) -> None:
@@ -545,8 +550,7 @@ class Response:
         self.until_close = (self.content_length is None
                             and "chunked" not in headers.get("Transfer-Encoding", "").lower())
         self.reuse = not self.until_close
-        self.release_on_end = False
-        self.content = Body(conn, self, decoder)
+        self.content = Body(conn, decoder)
 
     def read(self) -> Awaitable[bytes]:
         """The whole body."""
@@ -561,17 +565,13 @@ class Response:
         """The whole body's JSON."""
         return orjson.loads(await self.read())
 
-    def _ended(self) -> None:
-        """The last byte of the body has arrived."""
-        if self.release_on_end:
-            self.release()
-
     def release(self) -> None:
         """Done with the response: its connection is reused when the body has ended, else
         closed."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        self.content.on_end = None
         if self.content.ended and self.reuse:
             conn.done()
         else:
@@ -583,7 +583,7 @@ class Response:
         if self.content.ended or self._conn is None:
             self.release()
             return
-        self.release_on_end = True
+        self.content.on_end = self.release
         conn = self._conn
         conn._stop_clock()
         conn._deadline = conn.loop.call_later(seconds, self.close)
@@ -591,6 +591,7 @@ class Response:
     def close(self) -> None:
         """Close the connection; a read in progress fails with :class:`Disconnected`."""
         conn, self._conn = self._conn, None
+        self.content.on_end = None
         if conn is not None:
             conn.close()
 
