@@ -9,22 +9,57 @@ from collections.abc import AsyncIterator
 
 import pytest
 from ferro.testing import REDIS_URL, needs_redis
-from ferro_ratelimit.resp import RedisReplyError, RespClient, encode, parse
+from ferro_ratelimit.resp import RedisReplyError, RespClient, encode
 
 
-def test_replies_parse_whole_and_refuse_to_parse_half() -> None:
-    data = b"*3\r\n:1\r\n$3\r\nabc\r\n$-1\r\n+OK\r\n-ERR bad\r\n"
-    reply, at = parse(data, 0)
-    assert reply == [1, b"abc", None]
-    ok, at = parse(data, at)
-    error, at = parse(data, at)
-    assert ok == b"OK" and isinstance(error, RedisReplyError) and str(error) == "ERR bad"
-    assert at == len(data)
-    for cut in range(1, 12):
-        with pytest.raises(Exception) as info:
-            parse(data[:cut], 0)
-        assert type(info.value).__name__ == "_Incomplete"
+def test_commands_are_encoded_as_resp_arrays_of_bulk_strings() -> None:
     assert encode("GET", b"k", 3, 0.5) == b"*4\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\n3\r\n$3\r\n0.5\r\n"
+
+
+class Replies(asyncio.Protocol):
+    """Answers the first command with ``data``, cut in pieces of ``size`` bytes."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, _: bytes) -> None:
+        self.answering = asyncio.ensure_future(self.answer())
+
+    async def answer(self) -> None:
+        for at in range(0, len(self.data), self.size):
+            self.transport.write(self.data[at:at + self.size])
+            await asyncio.sleep(0.001)
+
+
+@pytest.mark.parametrize("size", [1, 3, 100])
+async def test_replies_arriving_in_pieces_answer_their_commands_in_order(size: int) -> None:
+    data = b"*3\r\n:1\r\n$3\r\nabc\r\n$-1\r\n+OK\r\n-ERR bad\r\n"
+    server = await asyncio.get_running_loop().create_server(
+        lambda: Replies(data, size), "127.0.0.1", 0)
+    client = RespClient(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}", 1.0)
+    try:
+        array, ok, error = await asyncio.gather(*(client.call("PING") for _ in range(3)))
+    finally:
+        await client.aclose()
+        server.close()
+    assert array == [1, b"abc", None] and ok == b"OK"
+    assert isinstance(error, RedisReplyError) and str(error) == "ERR bad"
+
+
+async def test_a_reply_that_is_not_resp_fails_its_call_and_the_connection() -> None:
+    server = await asyncio.get_running_loop().create_server(
+        lambda: Replies(b"HTTP/1.1 400 Bad Request\r\n\r\n", 100), "127.0.0.1", 0)
+    client = RespClient(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}", 1.0)
+    try:
+        with pytest.raises(ConnectionError, match="malformed"):
+            await client.call("PING")
+        assert client._protocol.lost
+    finally:
+        await client.aclose()
+        server.close()
 
 
 class FakeRedis:
