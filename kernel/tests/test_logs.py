@@ -2,6 +2,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 
 import pytest
@@ -174,6 +175,49 @@ def test_an_access_record_is_a_whole_log_record_of_its_own_time():
     assert record.relativeCreated == pytest.approx(usual.relativeCreated, abs=1000)
     assert record.process == os.getpid()
     assert record.fields["request_id"] == "r-1"
+
+
+@pytest.fixture
+def gateway_logging():
+    """Logging as ``ferrogw serve`` sets it up (JSON, the gateway's batching handler on the
+    root logger), into a buffer; yields that root handler and the lines written so far."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, ACCESS_LOG.level
+    out = io.StringIO()
+    configure_logging(LoggingConfig(level="info", format="json"), env={})
+    [handler] = root.handlers
+    handler.setStream(out)
+    ACCESS_LOG.setLevel(logging.NOTSET)
+
+    def lines():
+        handler.flush()
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    yield handler, lines
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    ACCESS_LOG.setLevel(saved[2])
+
+
+def test_a_line_made_directly_is_the_line_logging_makes(gateway_logging):
+    """With the gateway's own handler alone the line skips ``logging``'s record; with a
+    filter on the way it goes through ``logging``: both lines say the same."""
+    handler, lines = gateway_logging
+    exchange = Exchange(request_id="r-1", operation="chat", model="sk-" + "x" * 20,
+                        provider="a", stream=False, status=200, started=time.time(),
+                        duration=0.01)
+    log_request(exchange)
+    seen = []
+    handler.addFilter(lambda record: seen.append(record) or True)
+    log_request(exchange)
+    direct, through_logging = lines()
+    assert len(seen) == 1  # only the second line was a record
+    for line in (direct, through_logging):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line.pop("time"))
+    assert direct == through_logging
+    assert direct["model"] == "[REDACTED]"  # scrubbed either way
+    assert (direct["logger"], direct["level"], direct["msg"]) == ("ferro.access", "info",
+                                                                  "request")
 
 
 async def test_nothing_is_logged_below_info(logged_client, access_lines):
