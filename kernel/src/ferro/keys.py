@@ -61,7 +61,7 @@ def display_of(secret: str) -> str:
 def scopes_allow(scopes: Iterable[str], needed: str) -> bool:
     """Whether ``scopes`` grant ``needed``: ``admin`` grants everything, ``read_only`` is
     granted by itself and ``admin``, ``inference`` by itself and ``admin``."""
-    held = set(scopes)
+    held = scopes if isinstance(scopes, frozenset | set) else set(scopes)
     return "admin" in held or needed in held
 
 
@@ -208,11 +208,12 @@ class KeyRing:
         identity = exchange.identity
         if identity is None or identity.key_id.startswith("cfg-"):
             return
+        now = utcnow()
         usage = self._pending.get(identity.key_id)
         if usage is None:
-            usage = self._pending[identity.key_id] = KeyUsage(identity.key_id, 0, utcnow())
+            usage = self._pending[identity.key_id] = KeyUsage(identity.key_id, 0, now)
         usage.requests += 1
-        usage.last_used_at = utcnow()
+        usage.last_used_at = now
         usage.cost += exchange.cost or 0.0
 
     async def flush(self) -> None:

@@ -115,7 +115,11 @@ class RedisBackend:
             if len(self._prepared) >= MAX_PREPARED:
                 self._prepared.clear()
             call = self._prepared[key] = self._prepare(checks, check=True)
-        reply = await self._run(call)
+        try:  # as _run does, inline: the request waits here
+            reply = await self.script.run(call)
+        except (RedisReplyError, OSError, TimeoutError) as exc:
+            self._unavailable(exc)
+            reply = None
         if reply is None:
             if self.deny_on_error:
                 raise RateLimiterUnavailable(
