@@ -94,29 +94,30 @@ class Events:
             exchange = item if isinstance(item, Exchange) else _made(item)
             if exchange is not None:
                 batch.append((exchange, also))
-        deliver = self._deliver
-        for listener in self.listeners:
-            for exchange, _also in batch:
-                deliver(listener, exchange)
-        for exchange, also in batch:
-            for listener in also:
-                deliver(listener, exchange)
+        # listener by listener, each over the whole batch; then each config's own
+        calls = [(listener, exchange) for listener in self.listeners for exchange, _ in batch]
+        calls += [(listener, exchange) for exchange, also in batch for listener in also]
+        for listener, exchange in calls:
+            try:
+                result = listener(exchange)
+            except Exception:
+                log.exception("exchange_completed listener %r failed", listener)
+                continue
+            if result is not None:  # most listeners return None
+                self._background(result)
 
-    def _deliver(self, listener: Callable[[Exchange], Any], exchange: Exchange) -> None:
-        try:
-            result = listener(exchange)
-        except Exception:
-            log.exception("exchange_completed listener %r failed", listener)
+    def _background(self, result: Any) -> None:
+        """Run what a listener returned, when it is awaitable, as a bounded background task."""
+        if not inspect.isawaitable(result):
             return
-        if result is not None and inspect.isawaitable(result):  # most listeners return None
-            if len(self.tasks) >= MAX_BACKGROUND_TASKS:
-                self.dropped += 1
-                if inspect.iscoroutine(result):
-                    result.close()
-                return
-            task = asyncio.ensure_future(result)
-            self.tasks.add(task)
-            task.add_done_callback(self._finished)
+        if len(self.tasks) >= MAX_BACKGROUND_TASKS:
+            self.dropped += 1
+            if inspect.iscoroutine(result):
+                result.close()
+            return
+        task = asyncio.ensure_future(result)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
