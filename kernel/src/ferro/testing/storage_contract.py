@@ -338,10 +338,10 @@ class StorageContract:
 
     async def test_a_large_batch_is_stored_whole_and_in_order(self, storage):
         rows = [make_row(n, prompt_tokens=n, cost=n / 100, stream=n % 2 == 1)
-                for n in range(237)]  # more than one INSERT's worth of rows, and a remainder
+                for n in range(1237)]  # more than two INSERTs' worth of rows, and a remainder
         await storage.write_logs(rows)
-        got, total = await storage.list_logs(LogFilter(), 300, 0)
-        assert total == 237
+        got, total = await storage.list_logs(LogFilter(), 1300, 0)
+        assert total == 1237
         assert got == [stored(row, back) for row, back in zip(reversed(rows), got, strict=True)]
 
     async def test_rows_at_the_same_time_list_the_last_written_first(self, storage):
