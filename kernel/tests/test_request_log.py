@@ -50,6 +50,36 @@ async def test_rows_wait_while_the_store_is_down_and_are_all_written_later(
     await writer.aclose()
 
 
+async def test_rows_that_arrive_during_a_write_wait_to_make_a_batch(memory_storage: Any) -> None:
+    storage = memory_storage()
+    written = storage.write_logs
+    gate = asyncio.Event()
+    batches: list[int] = []
+
+    async def slow_write(rows: Any) -> None:
+        batches.append(len(rows))
+        await gate.wait()
+        await written(rows)
+
+    storage.write_logs = slow_write
+    writer = RequestLogWriter(storage, batch_size=10, interval=60)
+    writer.start()
+    for n in range(10):
+        writer.record(exchange(n))
+    await asyncio.sleep(0.01)
+    for n in range(10, 13):  # while the first batch is being written
+        writer.record(exchange(n))
+    gate.set()
+    await asyncio.sleep(0.02)
+    assert batches == [10] and writer.queued == 3  # no small batch straight after
+    for n in range(13, 20):
+        writer.record(exchange(n))
+    await asyncio.sleep(0.02)
+    assert batches == [10, 10] and writer.queued == 0
+    await writer.aclose()
+    assert [r.request_id for r in storage.rows] == [f"r{n}" for n in range(20)]
+
+
 async def test_the_queue_is_bounded_and_drops_are_counted(memory_storage: Any) -> None:
     storage = memory_storage()
     storage.down = True

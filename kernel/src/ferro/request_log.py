@@ -2,11 +2,12 @@
 
 :meth:`RequestLogWriter.record` (an ``exchange_completed`` listener) turns the exchange into
 a :class:`ferro.storage.LogRow` and queues it; a background task writes what is queued every
-``interval`` (a second), or as soon as ``batch_size`` rows wait. Few large batches: a write
-transaction costs about as much as a few hundred rows do (SQLite: 14 us a row in batches of
-500, 9 in batches of 2,000). The queue is bounded (``max_queued``): while the database is
-down, rows wait there and failed batches are retried, and once it is full new rows are
-dropped and counted (:attr:`dropped`), so memory never grows without bound. At shutdown,
+``interval`` (a second), or as soon as ``batch_size`` rows wait. Rows that arrive while a
+batch is written wait for the next, so under load every batch is a full one. Few large
+batches: a write transaction costs about as much as a few hundred rows do (SQLite: 14 us a
+row in batches of 500, 9 in batches of 2,000). The queue is bounded (``max_queued``): while
+the database is down, rows wait there and failed batches are retried, and once it is full
+new rows are dropped and counted (:attr:`dropped`), so memory never grows without bound. At shutdown,
 :meth:`aclose` writes everything still queued.
 """
 
@@ -96,6 +97,12 @@ class RequestLogWriter:
             while self._queue:
                 if not await self._write_batch():
                     await asyncio.sleep(self.retry_delay)
+                    break
+                if len(self._queue) < self.batch_size:
+                    # what came in during the write waits to make a batch, or for the next
+                    # interval: written at once, it would be a small batch after each large
+                    # one, paying a commit (and SQLite its pages) for a few rows
+                    self._wake.clear()
                     break
 
     async def _write_batch(self) -> bool:
