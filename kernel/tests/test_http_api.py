@@ -103,6 +103,62 @@ async def test_request_id_is_echoed_or_generated(ferro_client):
     assert resp.headers["X-Request-ID"] != generated
 
 
+def stamping_plugin(*, middleware: bool = False):
+    """A plugin adding routes that return a response, raise an HTTP exception, and answer
+    in the error schema; with ``middleware``, a middleware that answers ``/early`` itself."""
+    from aiohttp import web
+    from ferro import hookimpl, public_route
+
+    @public_route
+    async def plain(request):
+        return web.json_response({"ok": True})
+
+    @public_route
+    async def moved(request):
+        raise web.HTTPFound("/elsewhere")
+
+    @web.middleware
+    async def early(request, handler):
+        if request.path == "/early":
+            return web.Response(text="early")
+        return await handler(request)
+
+    class Routes:
+        @hookimpl
+        def configure_app(self, app):
+            app.router.add_get("/plain", plain)
+            app.router.add_get("/moved", moved)
+            if middleware:
+                app.middlewares.append(early)
+
+    return Routes()
+
+
+@pytest.mark.parametrize("middleware", [False, True])
+async def test_every_response_is_stamped_with_request_id_server_and_cors(ferro_client,
+                                                                         middleware):
+    pm = make_plugin_manager(env={"FERRO_LOAD_PLUGINS": "echo,single"})
+    pm.register(stamping_plugin(middleware=middleware), name="stamping")
+    client = await ferro_client({**ECHO, "server": {"cors_origins": ["https://app.example"]}},
+                                pm=pm)
+    origin = {"Origin": "https://app.example", "X-Request-ID": "r-9"}
+    answers = [await client.post("/v1/chat/completions", json=HELLO, headers=origin),
+               await client.post("/v1/chat/completions", json={**HELLO, "stream": True},
+                                 headers=origin),
+               await client.post("/v1/chat/completions", json={"model": "m"}, headers=origin),
+               await client.get("/plain", headers=origin),
+               await client.get("/moved", headers=origin, allow_redirects=False),
+               await client.get("/health/live", headers=origin),
+               await client.get("/nowhere", headers=origin)]
+    if middleware:
+        answers.append(await client.get("/early", headers=origin))
+    assert [resp.status for resp in answers][:5] == [200, 200, 400, 200, 302]
+    for resp in answers:
+        assert resp.headers["X-Request-ID"] == "r-9", resp.url
+        assert resp.headers["Server"] == "ferro"
+        assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
 async def test_no_cors_headers_unless_configured(ferro_client):
     client = await ferro_client(ECHO)
     resp = await client.post("/v1/chat/completions", json=HELLO,

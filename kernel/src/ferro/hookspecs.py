@@ -77,7 +77,9 @@ def configure_app(app: web.Application, config: Config) -> None:
     """Add routes (``/metrics``, ``/dashboard``), middlewares, or startup and cleanup steps
     (``app.cleanup_ctx``) to a freshly created gateway app. Called once per app. The routes
     added answer errors in the schema and, when keys are configured, require one, unless
-    marked public with :func:`ferro.public_route`."""
+    marked public with :func:`ferro.public_route`. The response a route's handler returns
+    gets the request id, ``Server`` and CORS headers (one it prepares itself, a stream, has
+    been sent before it returns: it sets them itself)."""
 
 
 @hookspec

@@ -158,6 +158,8 @@ class Pipeline:
         self.stopped: GatewayError | None = None
         #: The stored API keys, once storage is open (None: no key store).
         self.keys: KeyRing | None = None
+        #: What stamps each reply before it is written (the request id, ``Server``, CORS).
+        self.stamp: Callable[[web.Request, web.StreamResponse], None] = _unstamped
         self._in_flight: set[asyncio.Task[Any]] = set()
 
     async def authenticate(self, authorization: str | None) -> Identity | None:
@@ -235,14 +237,14 @@ class Pipeline:
                                  arrived=t0)
             return await self._run(gateway, http, codec, ctx, out, t0)
         except GatewayError as exc:
-            return await _fail(gateway, http, codec, ctx, out, exc)
+            return await self._fail(gateway, http, codec, ctx, out, exc)
         except asyncio.CancelledError:
             # once a reply has begun, no other can be sent
             error = self._stopped_here() if out.ttfb is None else None
             if error is None:  # the client went away
                 out.fail(client_closed())
                 raise
-            return await _fail(gateway, http, codec, ctx, out, error)
+            return await self._fail(gateway, http, codec, ctx, out, error)
         except ConnectionResetError:
             out.fail(client_closed())
             raise
@@ -250,7 +252,7 @@ class Pipeline:
             log.exception("unhandled error on %s %s", http.method, http.path)
             error = GatewayError("internal error; the details have been logged")
             out.fail(error)
-            return await _send(http, codec.error(error))
+            return await self._send(http, codec.error(error))
         finally:
             gateway.leave()
             self._in_flight.discard(task)  # type: ignore[arg-type]
@@ -290,7 +292,7 @@ class Pipeline:
             await _cache_put(gateway, store_key, ctx)
         resp = codec.answer(ctx.response, _routing_headers(ctx))
         out.ttfb = time.perf_counter() - t0
-        return await _send(http, resp)
+        return await self._send(http, resp)
 
     async def _relay(self, gateway: Gateway, http: web.Request, codec: Codec,
                      ctx: RequestContext, stream: ChunkStream, out: _Outcome, t0: float,
@@ -338,6 +340,7 @@ class Pipeline:
                     add(kept)
 
         resp = web.StreamResponse(headers={**encoder.headers, **_routing_headers(ctx)})
+        self.stamp(http, resp)
         try:
             await resp.prepare(http)
             out.ttfb = time.perf_counter() - t0
@@ -399,6 +402,32 @@ class Pipeline:
                 await _cache_put(gateway, store_key, ctx)
         return resp
 
+    async def _fail(self, gateway: Gateway, http: web.Request, codec: Codec,
+                    ctx: RequestContext | None, out: _Outcome,
+                    error: GatewayError) -> web.Response:
+        """Answer ``error``, after the ``on_error`` plugins when the request was parsed."""
+        out.fail(error)
+        resp = codec.error(error)
+        if ctx is not None:
+            ctx.error = error
+            if gateway.on_error:
+                await gateway.run_on_error(ctx)
+            resp.headers.update(_routing_headers(ctx))
+        return await self._send(http, resp)
+
+    async def _send(self, http: web.Request, resp: web.Response) -> web.Response:
+        """Write a whole reply now, so the exchange is emitted after it (a client that has
+        gone is no error here)."""
+        self.stamp(http, resp)
+        with contextlib.suppress(ConnectionResetError):
+            await resp.prepare(http)
+            await resp.write_eof()
+        return resp
+
+
+def _unstamped(_http: web.Request, _resp: web.StreamResponse) -> None:
+    """A pipeline outside an app stamps nothing."""
+
 
 def _trace(http: web.Request) -> TraceContext:
     headers = http.headers
@@ -437,28 +466,6 @@ def _routing_headers(ctx: RequestContext) -> dict[str, str]:
         headers["X-Ferro-Model"] = target.upstream_model(ctx.request.model)
         headers["X-Ferro-Attempts"] = str(ctx.attempts)
     return headers
-
-
-async def _fail(gateway: Gateway, http: web.Request, codec: Codec, ctx: RequestContext | None,
-                out: _Outcome, error: GatewayError) -> web.Response:
-    """Answer ``error``, after the ``on_error`` plugins when the request was parsed."""
-    out.fail(error)
-    resp = codec.error(error)
-    if ctx is not None:
-        ctx.error = error
-        if gateway.on_error:
-            await gateway.run_on_error(ctx)
-        resp.headers.update(_routing_headers(ctx))
-    return await _send(http, resp)
-
-
-async def _send(http: web.Request, resp: web.Response) -> web.Response:
-    """Write a whole reply now, so the exchange is emitted after it (a client that has
-    gone is no error here)."""
-    with contextlib.suppress(ConnectionResetError):
-        await resp.prepare(http)
-        await resp.write_eof()
-    return resp
 
 
 #: The reply header that says whether the cache answered: HIT, MISS, or BYPASS (the
