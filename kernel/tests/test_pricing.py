@@ -23,6 +23,20 @@ def test_cache_prices_default_to_the_input_price():
     assert Price(input=1.0, output=2.0).cost("chat", usage) == pytest.approx(120 / 1e6)
 
 
+def test_lookups_are_remembered_within_a_bound(monkeypatch):
+    import ferro.pricing
+
+    monkeypatch.setattr(ferro.pricing, "MAX_REMEMBERED", 3)
+    table = Pricing({"m": Price(input=1.0, output=1.0), "p/m": Price(input=2.0)})
+    for _ in range(2):  # the second time from what was remembered
+        assert table.find("m", "p").input == 2.0
+        assert table.find("m", "q").input == 1.0
+        assert table.find("m-2025-01-31", "q").input == 1.0  # a dated snapshot: its family's
+        assert table.find("unknown") is None
+        assert table.find("other", "p") is None
+        assert len(table._found) <= 3
+
+
 def test_embeddings_cost_uses_the_embedding_price():
     usage = Usage(prompt_tokens=5000)
     assert Price(embedding=0.02).cost("embeddings", usage) == pytest.approx(0.0001)

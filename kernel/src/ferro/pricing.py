@@ -78,6 +78,10 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
+#: How many (model, providers) lookups a table remembers; past it, it starts afresh.
+MAX_REMEMBERED = 10_000
+
+
 class Pricing:
     """The price table a gateway prices with: the shipped one plus the config's."""
 
@@ -85,6 +89,8 @@ class Pricing:
         """``table``: name -> price. A ``provider/model`` entry takes the fields it leaves
         unset (the tier, say) from the model's own entry."""
         self._table = dict(table)
+        #: (model, providers) -> what find() found: every exchange prices its model
+        self._found: dict[tuple[str, tuple[str, ...]], Price | None] = {}
         for name, price in table.items():
             general = table.get(name.partition("/")[2])
             if general is not None:
@@ -107,11 +113,19 @@ class Pricing:
         """The price of ``model`` as served by the first of ``providers`` (instance name,
         then type) that has its own entry, else the model's general entry; a dated
         snapshot falls back to its family's."""
+        key = (model, providers)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
         price = self._entry(model, providers)
         if price is None:
             family = _SNAPSHOT.sub("", model)
             if family != model:
                 price = self._entry(family, providers)
+        if len(self._found) >= MAX_REMEMBERED:  # model names come from requests: bounded
+            self._found.clear()
+        self._found[key] = price
         return price
 
     def _entry(self, model: str, providers: tuple[str, ...]) -> Price | None:
