@@ -147,6 +147,10 @@ class _Outcome:
         self.error = error
 
 
+#: What puts the request id, ``Server`` and CORS headers on a response before it is sent.
+Stamp = Callable[[web.Request, web.StreamResponse], None]
+
+
 class Pipeline:
     """The gateway currently serving, and the one path every request takes through it."""
 
@@ -159,7 +163,7 @@ class Pipeline:
         #: The stored API keys, once storage is open (None: no key store).
         self.keys: KeyRing | None = None
         #: What stamps each reply before it is written (the request id, ``Server``, CORS).
-        self.stamp: Callable[[web.Request, web.StreamResponse], None] = _unstamped
+        self.stamp: Stamp = _unstamped
         self._in_flight: set[asyncio.Task[Any]] = set()
 
     async def authenticate(self, authorization: str | None) -> Identity | None:

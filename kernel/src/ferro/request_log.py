@@ -7,8 +7,8 @@ batch is written wait for the next, so under load every batch is a full one. Few
 batches: a write transaction costs about as much as a few hundred rows do (SQLite: 14 us a
 row in batches of 500, 9 in batches of 2,000). The queue is bounded (``max_queued``): while
 the database is down, rows wait there and failed batches are retried, and once it is full
-new rows are dropped and counted (:attr:`dropped`), so memory never grows without bound. At shutdown,
-:meth:`aclose` writes everything still queued.
+new rows are dropped and counted (:attr:`dropped`), so memory never grows without bound.
+At shutdown, :meth:`aclose` writes everything still queued.
 """
 
 from __future__ import annotations

@@ -115,11 +115,7 @@ class RedisBackend:
             if len(self._prepared) >= MAX_PREPARED:
                 self._prepared.clear()
             call = self._prepared[key] = self._prepare(checks, check=True)
-        try:  # as _run does, inline: the request waits here
-            reply = await self.script.run(call)
-        except (RedisReplyError, OSError, TimeoutError) as exc:
-            self._unavailable(exc)
-            reply = None
+        reply = await self._run(call)
         if reply is None:
             if self.deny_on_error:
                 raise RateLimiterUnavailable(
