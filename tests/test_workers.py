@@ -32,8 +32,9 @@ class Gateway:
         self.url = ""
 
     def lines(self):
-        return [json.loads(line) for line in self.log.read_text().splitlines()
-                if line.startswith("{")]
+        """The log's finished lines: read while workers write, its last may be half there."""
+        finished = self.log.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in finished if line.startswith("{")]
 
     def said(self, pattern):
         """The matches of ``pattern`` in the log's messages."""
