@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import gc
 import gzip
+import socket
 import ssl
+import threading
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trustme
+from ferro import http_client
 from ferro.http_client import (
     HIGH_WATER,
     Body,
@@ -485,6 +489,56 @@ async def test_idle_connections_are_closed_after_the_keepalive_timeout(raw_serve
         assert not any(http._idle.values())
     finally:
         await http.close()
+
+
+class ClosingWhileIdle:
+    """An upstream in a thread that answers one request per connection, then closes the
+    connection when told to, as a server does at its idle timeout (in a thread, so that the
+    test's event loop can be kept from reading the close)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.close_now = threading.Event()
+        self.closed = threading.Event()
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(5)
+        with self.listener, contextlib.suppress(TimeoutError):
+            for _ in range(2):
+                sock, _ = self.listener.accept()
+                self.connections += 1
+                with sock:
+                    data = b""
+                    while not data.endswith(b"\r\n\r\n{}"):
+                        data += sock.recv(4096)
+                    sock.sendall(answer(b"ok"))
+                    self.close_now.wait(5)
+                self.closed.set()
+
+
+@pytest.mark.parametrize("idle_check", [True, False])
+async def test_a_connection_the_upstream_closed_while_idle_is_not_reused(client, monkeypatch,
+                                                                         idle_check):
+    upstream = ClosingWhileIdle()
+    async with await client.request("POST", upstream.url + "/", body=b"{}") as resp:
+        assert await resp.read() == b"ok"
+    # The upstream closes the idle connection; the loop does not run until the next call.
+    upstream.close_now.set()
+    assert upstream.closed.wait(5)
+    time.sleep(0.1)
+    monkeypatch.setattr(http_client, "CHECK_IDLE_AFTER", 0.05 if idle_check else 60)
+    if idle_check:
+        async with await client.request("POST", upstream.url + "/", body=b"{}") as resp:
+            assert await resp.read() == b"ok"
+        assert upstream.connections == 2
+    else:  # what the check spares: the call goes out on the closed connection, and fails
+        with pytest.raises(Disconnected):
+            await client.request("POST", upstream.url + "/", body=b"{}")
+        assert upstream.connections == 1
 
 
 async def test_a_large_body_is_read_whole_through_flow_control(raw_server, client):

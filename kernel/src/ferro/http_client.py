@@ -18,13 +18,16 @@ that is not HTTP, a :class:`Disconnected`.
 
 A connection goes back to its origin's pool once its response has been read to the end
 (or :meth:`Response.release_when_done` sees the end arrive); a response given up before its
-end closes its connection. Idle connections are closed after ``keepalive_timeout``.
+end closes its connection. Idle connections are closed after ``keepalive_timeout``, and one
+idle for :data:`CHECK_IDLE_AFTER` is looked at before it is reused: an upstream closes
+connections at its own idle timeout, and its close may be waiting unread in the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import select
 import ssl
 import time
 import zlib
@@ -48,6 +51,10 @@ CRLF = "\r\n"
 _URL_SAFE = "/?&=%:@!$'()*+,;~-._"
 #: Methods whose requests have no body unless they say so.
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Seconds idle after which a connection's socket is checked before reuse (a system call);
+#: a connection reused sooner is taken as it is (upstreams keep connections open for
+#: seconds at least).
+CHECK_IDLE_AFTER = 1.0
 
 
 class ConnectTimeout(TimeoutError):
@@ -160,10 +167,12 @@ class HTTPClient:
         idle = self._idle.get(origin)
         if not idle:
             return None
-        oldest = time.monotonic() - self.keepalive_timeout
+        now = time.monotonic()
+        oldest, unchecked = now - self.keepalive_timeout, now - CHECK_IDLE_AFTER
         while idle:
             conn = idle.pop()
-            if conn.idle_since > oldest and not conn.transport.is_closing():
+            if (conn.idle_since > oldest and not conn.transport.is_closing()
+                    and (conn.idle_since > unchecked or conn.quiet())):
                 return conn
             conn.close()
         return None
@@ -276,6 +285,16 @@ class _Connection(asyncio.Protocol):
             if body:
                 self.transport.write(body)
         return self._head
+
+    def quiet(self) -> bool:
+        """Whether the upstream has sent nothing, not even its close, since the last
+        exchange ended (anything it sent now is unasked for: the connection is done)."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def done(self) -> None:
         """The response was read to its end: the connection is free for another exchange."""
