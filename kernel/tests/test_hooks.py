@@ -17,9 +17,10 @@ HOOKS = sorted(name for name, fn in vars(hookspecs).items()
 
 
 def test_the_contract_has_the_documented_hooks():
-    assert HOOKS == ["breaker_state_changed", "configure_app", "exchange_completed",
-                     "register_caches", "register_commands", "register_plugins",
-                     "register_providers", "register_storage", "register_strategies"]
+    assert HOOKS == ["breaker_state_changed", "config_file_reloaded", "configure_app",
+                     "exchange_completed", "register_caches", "register_commands",
+                     "register_plugins", "register_providers", "register_storage",
+                     "register_strategies"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -103,3 +103,26 @@ async def test_a_retired_config_closes_its_plugin_instances(ferro_client, stub_p
     assert [c.options for c in Closable.closed] == [{"n": 1}] and old._closed
     await client.close()  # the app's shutdown closes the config in force
     assert [c.options for c in Closable.closed] == [{"n": 1}, {"n": 2}]
+
+
+@pytest.mark.parametrize("takes_it", [True, False])
+async def test_a_plugin_may_take_over_a_reloaded_config_file(ferro_client, stub_plugins,
+                                                              takes_it):
+    from ferro import hookimpl
+    from ferro.app import reload_file
+
+    seen = []
+
+    class KeepsItsOwn:
+        @hookimpl
+        def config_file_reloaded(self, app, config):
+            seen.append(config)
+            return True if takes_it else None
+
+    stub_plugins.register(KeepsItsOwn())
+    client = await ferro_client(stub_config("a", reply="in force"), pm=stub_plugins)
+    edited = as_config(stub_config("a", reply="edited"))
+    reload_file(client.app, edited)
+    assert seen == [edited]
+    async with client.post("/v1/chat/completions", json=CHAT) as resp:
+        assert await content(resp) == ("in force" if takes_it else "edited")

@@ -160,6 +160,14 @@ def reload(app: web.Application, config: Config) -> Gateway:
     return gateway
 
 
+def reload_file(app: web.Application, config: Config) -> None:
+    """Serve ``config``, the config file re-read, unless a plugin's ``config_file_reloaded``
+    takes it over (the management API keeps a config set through it in force). Raises
+    ConfigError (the config in force keeps serving)."""
+    if not app[PLUGIN_MANAGER].hook.config_file_reloaded(app=app, config=config):
+        reload(app, config)
+
+
 def _codec_route(pipeline: Pipeline, edge: Edge, codec: Any) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         # the pipeline runs the edge's checks, then the key's, and answers every refusal

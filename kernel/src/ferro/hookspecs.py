@@ -82,6 +82,13 @@ def configure_app(app: web.Application, config: Config) -> None:
     been sent before it returns: it sets them itself)."""
 
 
+@hookspec(firstresult=True)
+def config_file_reloaded(app: web.Application, config: Config) -> bool | None:
+    """SIGHUP re-read the config file: ``config`` (checked as at start-up). Return True to
+    take it over: the plugin serves it (with :func:`ferro.reload`) or keeps the config it
+    set in force. When no plugin takes it, the kernel serves it."""
+
+
 @hookspec
 def exchange_completed(exchange: Exchange) -> Awaitable[Any] | None:
     """A request finished (answered, failed or rejected) and its reply has been sent.

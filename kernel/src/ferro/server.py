@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ferro.app import HEALTH, PIPELINE, create_app, reload
+from ferro.app import HEALTH, PIPELINE, create_app, reload_file
 from ferro.config import Config, ServerConfig
 from ferro.connections import Connections, connection_limit, raise_open_file_limit
 from ferro.edge import ShuttingDownError
@@ -112,7 +112,7 @@ def serve_on(sock: socket.socket, config: Config, pm: FerroPluginManager, limit:
 
 
 async def _run(app: web.Application, config: Config, limit: int, sock: socket.socket,
-               reload_file: Callable[[], None], reload_first: bool) -> None:
+               on_sighup: Callable[[], None], reload_first: bool) -> None:
     loop = asyncio.get_running_loop()
     async with GatewayServer(app, config.server, limit, sock=sock) as server:
         log.info("ferrogw %s started on http://%s:%d (strategy %s; providers: %s)",
@@ -121,10 +121,10 @@ async def _run(app: web.Application, config: Config, limit: int, sock: socket.so
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, reload_file)
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         gc.freeze()  # what start-up made stays: no collection needs to walk it again
         if reload_first:
-            reload_file()
+            on_sighup()
         try:
             await stop.wait()
         finally:
@@ -209,7 +209,7 @@ def _reload_file(app: web.Application, config_path: str | None) -> None:
         log.warning("SIGHUP: no config file to reload (start with --config or GATEWAY_CONFIG)")
         return
     try:
-        reload(app, load_or_default(config_path))
+        reload_file(app, load_or_default(config_path))
     except ConfigError as exc:
         log.error("config reload failed; the running config keeps serving: %s", exc.message)
 

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from ferro import STORES
+from ferro.app import reload_file
 from ferro.testing import stub_config
 from ferro_admin import CONFIG_SERVICE
 
@@ -233,3 +234,39 @@ async def test_a_change_the_store_cannot_record_is_undone(kit, monkeypatch):
     status, body = await gw.call("PUT", "/admin/config", json=replying(kit, "lost"))
     assert (status, body["error"]["code"]) == (503, "config_store_unavailable")
     assert await reply_of(gw) == "kept"
+
+
+async def test_a_reloaded_config_file_is_served_when_no_config_was_set_through_the_api(kit):
+    gw = await kit.start(replying(kit, "file"))
+    reload_file(gw.app, gw.app[CONFIG_SERVICE].parse(replying(kit, "file, edited")))
+    assert await reply_of(gw) == "file, edited"
+    await gw.call("PUT", "/admin/config", json=replying(kit, "api"))
+    await gw.call("DELETE", "/admin/config")
+    assert await reply_of(gw) == "file, edited"
+    reload_file(gw.app, gw.app[CONFIG_SERVICE].parse(replying(kit, "file, edited again")))
+    assert await reply_of(gw) == "file, edited again"
+
+
+@CORE
+async def test_a_config_set_through_the_api_stays_in_force_when_the_file_is_reloaded(kit):
+    gw = await kit.start(replying(kit, "file"))
+    await gw.call("PUT", "/admin/config", json=replying(kit, "api"))
+    reload_file(gw.app, gw.app[CONFIG_SERVICE].parse(replying(kit, "file, edited")))
+    assert await reply_of(gw) == "api"
+    _, history = await gw.call("GET", "/admin/config/history")
+    assert history["summary"]["total_versions"] == 1
+    await gw.call("DELETE", "/admin/config")  # back to the file: as it is now
+    assert await reply_of(gw) == "file, edited"
+
+
+async def test_a_change_the_store_cannot_record_while_the_file_is_reloaded(kit, monkeypatch):
+    gw = await kit.start(replying(kit, "file"))
+
+    async def down(*args, **kwargs):
+        reload_file(gw.app, gw.app[CONFIG_SERVICE].parse(replying(kit, "file, edited")))
+        raise ConnectionRefusedError("database is down")
+
+    monkeypatch.setattr(gw.app[STORES].config, "append_config", down)
+    status, _ = await gw.call("PUT", "/admin/config", json=replying(kit, "lost"))
+    assert status == 503
+    assert await reply_of(gw) == "file, edited"  # not the file as it was before

@@ -23,6 +23,12 @@ def configure_app(app: web.Application, config: Config) -> None:
 
 
 @hookimpl
+def config_file_reloaded(app: web.Application, config: Config) -> bool | None:
+    service = app.get(CONFIG_SERVICE)
+    return True if service is not None and service.file_reloaded(config) else None
+
+
+@hookimpl
 def register_commands(cli: Any) -> None:
     from ferro_admin.cli import admin
 

@@ -2,7 +2,9 @@
 keeping every gateway process that shares the config store on the same version.
 
 - At start-up (after the stores are open) the store's latest version, if it has one,
-  replaces the config file's: a config set through the API survives a restart.
+  replaces the config file's: a config set through the API survives a restart. It
+  survives a SIGHUP too: the file re-read becomes the config a delete goes back to, and
+  is served only when no config set through the API is in force.
 - A change is parsed (a :class:`ferro.ConfigError` leaves the config in force serving),
   applied with :func:`ferro.reload` (requests in flight finish on the old config), then
   appended to the history with the caller's key id. Changes are made one at a time.
@@ -66,6 +68,8 @@ class ConfigService:
         self.poll_interval = poll_interval
         #: The history version in force here (None: the start-up config, no version yet).
         self.version: int | None = None
+        #: Whether the config in force was set through the API (else: the file's).
+        self.from_api = False
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -135,6 +139,17 @@ class ConfigService:
 
     def _apply(self, tree: dict[str, Any] | None) -> None:
         reload(self.app, self.startup if tree is None else self.parse(tree))
+        self.from_api = tree is not None
+
+    def file_reloaded(self, config: Config) -> bool:
+        """The config file was re-read as ``config``: a delete goes back to it from now on.
+        True when a config set through the API is in force, and stays (else the file's
+        is served, as without this plugin)."""
+        self.startup = config
+        if self.from_api:
+            log.info("config file reloaded; config version %d, set through the API, stays "
+                     "in force (DELETE /admin/config serves the file's)", self.version)
+        return self.from_api
 
     async def change(self, tree: dict[str, Any] | None, action: str, actor: str, *,
                      rollback: bool = False) -> ConfigVersion:
@@ -144,6 +159,7 @@ class ConfigService:
         async with self._lock:
             latest = await store.latest_config() if rollback else None
             previous = self.app[PIPELINE].gateway.config
+            was_from_api = self.from_api
             self._apply(tree)
             try:
                 entry = await store.append_config(
@@ -152,7 +168,9 @@ class ConfigService:
             except Exception as exc:
                 log.error("recording a config change failed (%s); the previous config is "
                           "back in force", exc)
-                reload(self.app, previous)
+                # the file's config may have been re-read meanwhile: that one, then
+                reload(self.app, previous if was_from_api else self.startup)
+                self.from_api = was_from_api
                 raise ConfigStoreUnavailableError() from None
             self.version = entry.version
         log.info("config version %d (%s by %s) applied", entry.version, action,
