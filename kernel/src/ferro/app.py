@@ -38,6 +38,7 @@ from ferro.http_client import HTTPClient
 from ferro.keys import KeyRing
 from ferro.pipeline import REQUEST_ID, Pipeline, Stamp, request_id
 from ferro.plugins import FerroPluginManager
+from ferro.proxies import Proxies
 from ferro.registry import Registry, build_registry
 from ferro.request_log import RequestLogWriter
 from ferro.routes.openai import CODECS, json_error
@@ -82,6 +83,7 @@ def create_app(
     env = os.environ if env is None else env
     registry = registry or build_registry(pm)
     gateway = Gateway(config, registry, env)  # its providers get the session at start-up
+    proxies = Proxies.from_env(env)
     app = web.Application(client_max_size=config.server.max_body_size)
     pipeline = app[PIPELINE] = Pipeline(gateway, Events(pm))
     edge = app[EDGE] = Edge(config.server)
@@ -97,7 +99,7 @@ def create_app(
     app.router.add_get("/health/ready", json_errors(health.ready) if config.server.public_readiness
                        else guarded(health.ready))
     app.cleanup_ctx.append(_storage)  # opened first, closed last
-    app.cleanup_ctx.append(_client_session)
+    app.cleanup_ctx.append(functools.partial(_client_session, proxies=proxies))
     ours = {id(route) for route in app.router.routes()}
     pm.hook.configure_app(app=app, config=config)
     pipeline.events.resolve(pm)  # listeners a plugin registered for this app count too
@@ -207,15 +209,18 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 KEEPALIVE = 60.0
 
 
-async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    """The upstream clients: the gateway's own, for the providers' calls, and an aiohttp
-    session, for plugins and for providers built without the former."""
+async def _client_session(app: web.Application, proxies: Proxies | None
+                          ) -> AsyncIterator[None]:
+    """The upstream clients: the gateway's own, for the providers' calls (through the
+    environment's ``proxies``), and an aiohttp session, for plugins and for providers built
+    without the former (it reads the same proxy variables, as aiohttp does)."""
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
+        trust_env=True,
     )
-    http = app[HTTP] = HTTPClient(keepalive_timeout=KEEPALIVE)
+    http = app[HTTP] = HTTPClient(keepalive_timeout=KEEPALIVE, proxies=proxies)
     app[SESSION] = session
     pipeline = app[PIPELINE]
     pipeline.gateway.bind(session, http)

@@ -5,14 +5,17 @@ Upstream calls are the gateway's hot path, and a general-purpose client spends m
 per call than the rest of a request's handling. This one does only what an upstream call
 needs: ``http`` and ``https`` origins, a JSON (or empty) request body, a response body read
 whole or as it arrives (``Content-Length``, chunked or ended by the close; ``gzip`` and
-``deflate`` decoded), a time limit on connecting and one on the whole exchange. Its
+``deflate`` decoded), a time limit on connecting and one on the whole exchange, and an
+HTTP proxy where :class:`~ferro.proxies.Proxies` name one (an ``http`` call sent to the
+proxy, an ``https`` one through a ``CONNECT`` tunnel). Its
 responses have the part of aiohttp's ``ClientResponse`` that providers use (``status``,
 ``headers``, ``content_type``, ``content_length``, ``read()``, ``text()``, ``json()``,
 ``release()``, ``close()``, and ``content`` read by ``iter_any()``, ``iter_chunked(n)``,
 ``read()`` or line by line), so :class:`~ferro.provider.BaseProvider` serves both.
 
-Errors: a refused or failed connection is an ``OSError``; a connection that did not open
-in time is a :class:`ConnectTimeout`; an exchange past its time limit a ``TimeoutError``;
+Errors: a refused or failed connection is an ``OSError`` (a :class:`ProxyError` when the
+proxy refused the tunnel); a connection that did not open in time is a
+:class:`ConnectTimeout`; an exchange past its time limit a ``TimeoutError``;
 an upstream that closed the connection before its answer was complete, or sent something
 that is not HTTP, a :class:`Disconnected`.
 
@@ -33,14 +36,18 @@ import time
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
 import orjson
 from multidict import CIMultiDict
 
-__all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "HeadTimeout", "Response"]
+if TYPE_CHECKING:
+    from ferro.proxies import Proxies, Proxy
+
+__all__ = ["ConnectTimeout", "Disconnected", "HTTPClient", "HeadTimeout", "ProxyError",
+           "Response"]
 
 #: Buffered body bytes past which a connection stops reading until the reader catches up
 #: (what a slow reader's stream holds in memory, at most, besides one network read).
@@ -49,6 +56,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 CRLF = "\r\n"
 #: What a request target keeps as it is when the rest is percent-encoded.
 _URL_SAFE = "/?&=%:@!$'()*+,;~-._"
+#: The most a proxy's answer to ``CONNECT`` may hold, in bytes.
+MAX_TUNNEL_HEAD = 1 << 16
 #: Methods whose requests have no body unless they say so.
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Seconds idle after which a connection's socket is checked before reuse (a system call);
@@ -71,6 +80,10 @@ class HeadTimeout(TimeoutError):
 
 class Disconnected(ConnectionError):
     """The upstream closed the connection, or broke HTTP, before its answer was complete."""
+
+
+class ProxyError(ConnectionError):
+    """The proxy did not open the tunnel to the upstream."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -113,9 +126,13 @@ class HTTPClient:
     enabled: ClassVar[bool] = True
 
     def __init__(self, *, keepalive_timeout: float = 60.0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 proxies: Proxies | None = None) -> None:
         self.keepalive_timeout = keepalive_timeout
         self._ssl = ssl_context
+        self.proxies = proxies
+        #: The proxy of each origin called (None: direct).
+        self._proxy_of: dict[tuple[str, str, int], Proxy | None] = {}
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -139,6 +156,11 @@ class HTTPClient:
         block, has_type, has_encoding = _header_block(tuple(headers.items()) if headers else ())
         if call_headers:
             block += _header_block(tuple(call_headers.items()))[0]
+        proxy = self._proxy(origin) if self.proxies is not None else None
+        if proxy is not None and origin[0] == "http":  # the proxy makes the call
+            target = f"http://{host}{target}"
+            if proxy.authorization:
+                block += f"Proxy-Authorization: {proxy.authorization}{CRLF}"
         if body is not None:
             length = f"Content-Length: {len(body)}{CRLF}"
             if not has_type:
@@ -153,7 +175,7 @@ class HTTPClient:
         if conn is None:
             loop = asyncio.get_running_loop()
             opening = loop.time()
-            conn = await self._connect(origin, connect_timeout, timeout, head_timeout)
+            conn = await self._connect(origin, proxy, connect_timeout, timeout, head_timeout)
             spent = loop.time() - opening
             timeout = None if timeout is None else timeout - spent
             head_left = None if head_timeout is None else head_timeout - spent
@@ -162,6 +184,13 @@ class HTTPClient:
         except BaseException:
             conn.close()  # cancelled, timed out or failed: the exchange's state is unknown
             raise
+
+    def _proxy(self, origin: tuple[str, str, int]) -> Proxy | None:
+        try:
+            return self._proxy_of[origin]
+        except KeyError:
+            proxy = self._proxy_of[origin] = self.proxies.for_origin(*origin)  # type: ignore[union-attr]
+            return proxy
 
     def _reusable(self, origin: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -177,10 +206,11 @@ class HTTPClient:
             conn.close()
         return None
 
-    async def _connect(self, origin: tuple[str, str, int], connect: float | None,
-                       total: float | None, head: float | None) -> _Connection:
-        """A new connection to ``origin``, within the first of the call's limits to run out
-        (raising that limit's error)."""
+    async def _connect(self, origin: tuple[str, str, int], proxy: Proxy | None,
+                       connect: float | None, total: float | None,
+                       head: float | None) -> _Connection:
+        """A new connection to ``origin`` (through ``proxy``, when given), within the first
+        of the call's limits to run out (raising that limit's error)."""
         if self._closed:
             raise RuntimeError("the HTTP client is closed")
         scheme, host, port = origin
@@ -192,9 +222,15 @@ class HTTPClient:
         timeout = min(limits) if limits else None
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self, origin), host, port, ssl=tls,
-                    server_hostname=host if tls else None)
+                if proxy is None:
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self, origin), host, port, ssl=tls,
+                        server_hostname=host if tls else None)
+                elif tls is None:
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self, origin), proxy.host, proxy.port)
+                else:
+                    conn = await self._tunnel(origin, proxy, tls)
         except TimeoutError:
             if timeout == connect:
                 raise ConnectTimeout(f"could not connect to {host}:{port} within "
@@ -203,6 +239,21 @@ class HTTPClient:
                 raise HeadTimeout(timeout) from None
             raise TimeoutError("the upstream did not answer in time") from None
         self._open.add(conn)
+        return conn
+
+    async def _tunnel(self, origin: tuple[str, str, int], proxy: Proxy,
+                      tls: ssl.SSLContext) -> _Connection:
+        """A TLS connection to ``origin`` inside a ``CONNECT`` tunnel through ``proxy``."""
+        _, host, port = origin
+        loop = asyncio.get_running_loop()
+        raw, opener = await loop.create_connection(_TunnelOpener, proxy.host, proxy.port)
+        try:
+            await opener.open(host, port, proxy)
+            conn = _Connection(self, origin)
+            conn.connection_made(await loop.start_tls(raw, conn, tls, server_hostname=host))
+        except BaseException:
+            raw.abort()
+            raise
         return conn
 
     def _idle_again(self, conn: _Connection) -> None:
@@ -410,6 +461,55 @@ class _Connection(asyncio.Protocol):
         if not self.parser.should_keep_alive():
             resp.reuse = False
         resp.content.feed_eof()
+
+
+class _TunnelOpener(asyncio.Protocol):
+    """A connection to a proxy until the proxy has answered its ``CONNECT``."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.head = b""
+        self.answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def open(self, host: str, port: int, proxy: Proxy) -> None:
+        """Ask the proxy for a tunnel to ``host``:``port``; raises ProxyError when it does
+        not open one."""
+        where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        auth = f"Proxy-Authorization: {proxy.authorization}{CRLF}" if proxy.authorization else ""
+        self.transport.write(f"CONNECT {where} HTTP/1.1{CRLF}Host: {where}{CRLF}{auth}{CRLF}"
+                             .encode())
+        await self.answered
+        status_line, _, rest = self.head.partition(b"\r\n")
+        parts = status_line.split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise ProxyError(f"the proxy at {proxy.host}:{proxy.port} did not answer CONNECT "
+                             f"in HTTP: {status_line[:100]!r}")
+        if not 200 <= int(parts[1]) < 300:
+            raise ProxyError(f"the proxy at {proxy.host}:{proxy.port} refused the tunnel to "
+                             f"{where}: {status_line[9:].decode('latin-1')[:100]}")
+        if not rest.endswith(b"\r\n\r\n") and rest != b"\r\n":
+            raise ProxyError(f"the proxy at {proxy.host}:{proxy.port} sent data before the "
+                             "tunnel was open")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.head += data
+        if self.answered.done():
+            return
+        if b"\r\n\r\n" in self.head:
+            self.answered.set_result(None)
+        elif len(self.head) > MAX_TUNNEL_HEAD:
+            self.answered.set_exception(ProxyError("the proxy's answer to CONNECT is too long"))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answered.done():
+            self.answered.set_exception(ProxyError("the proxy closed the connection before "
+                                                   "answering CONNECT"))
 
 
 class Body:
