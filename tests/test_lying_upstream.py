@@ -177,7 +177,7 @@ async def test_an_error_quoting_the_key_is_scrubbed(fake_upstream, tmp_path, unu
     up = await fake_upstream({"POST /chat/completions": quote})
     async with real_gateway(tmp_path, unused_tcp_port, gateway_config(up.url, key)) as gateway:
         status, headers, body = await post(gateway.url, {**CHAT, "stream": stream})
-        logs = gateway.logs()
+    logs = gateway.logs()  # complete: the gateway has stopped
     assert status == 400
     assert b"received Authorization=Bearer [REDACTED]" in body
     assert key.encode() not in body

@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from ferro.logs import WRITE_EVERY
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.real_gateway import FERROGW, ferrogw_process
@@ -147,6 +148,7 @@ async def test_one_scrape_counts_every_workers_requests(tmp_path, fake_upstream)
             for _ in range(10):
                 await asyncio.gather(*(one(i < 4) for i in range(10)))
                 sent, streamed = sent + 10, streamed + 4
+                await asyncio.sleep(WRITE_EVERY + 0.1)  # the access lines are on their way
                 if len({line["pid"] for line in gateway.access()}) == 2:
                     break
         assert {line["pid"] for line in gateway.access()} == set(gateway.worker_pids())

@@ -1,3 +1,4 @@
+import asyncio
 import io
 import json
 import logging
@@ -229,26 +230,58 @@ async def test_nothing_is_logged_below_info(logged_client, access_lines):
     assert access_lines() == []
 
 
-async def test_lines_of_one_loop_turn_are_written_together_and_errors_at_once():
-    import asyncio
-    import io
-    import logging
+@pytest.fixture
+def batched(monkeypatch):
+    """A logger writing through a BatchedStreamHandler that waits 0.05 s; the writes made."""
+    from ferro import logs
 
-    from ferro.logs import BatchedStreamHandler
-
+    monkeypatch.setattr(logs, "WRITE_EVERY", 0.05)
     stream = io.StringIO()
     writes: list[str] = []
     stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
-    handler = BatchedStreamHandler(stream)
     logger = logging.getLogger("ferro.test.batched")
-    logger.propagate, logger.handlers = False, [handler]
+    logger.propagate, logger.handlers = False, [logs.BatchedStreamHandler(stream)]
     logger.setLevel(logging.INFO)
+    yield logger, writes
+    logger.handlers = []
+
+
+async def test_lines_are_written_together_once_the_first_has_waited_and_errors_at_once(batched):
+    logger, writes = batched
     for n in range(3):
         logger.info("line %d", n)
+    await asyncio.sleep(0.01)
+    logger.info("line 3")
     assert writes == []
-    await asyncio.sleep(0)
-    assert writes == ["line 0\nline 1\nline 2\n"]
+    await asyncio.sleep(0.06)
+    assert writes == ["line 0\nline 1\nline 2\nline 3\n"]
     logger.info("pending")
     logger.error("boom")
     assert writes[-1] == "pending\nboom\n"
-    logger.handlers = []
+
+
+async def test_many_lines_waiting_are_written_at_once(batched, monkeypatch):
+    from ferro import logs
+
+    monkeypatch.setattr(logs, "MAX_WAITING", 5)
+    logger, writes = batched
+    for n in range(5):
+        logger.info("%d", n)
+    assert writes == ["0\n1\n2\n3\n4\n"]
+
+
+def test_lines_left_waiting_by_a_closed_loop_go_out_with_the_next(batched):
+    logger, writes = batched
+
+    async def log_and_leave():
+        logger.info("before the loop closed")
+
+    asyncio.run(log_and_leave())  # the loop closes with the write still due
+    assert writes == []
+
+    async def log_again():
+        logger.info("on the next loop")
+        await asyncio.sleep(0.06)
+
+    asyncio.run(log_again())
+    assert writes == ["before the loop closed\non the next loop\n"]

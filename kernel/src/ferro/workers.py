@@ -144,7 +144,7 @@ class Supervisor:
         except BaseException:
             log.exception("worker failed")
         finally:
-            logging.shutdown()  # flushes the handlers (lines gathered in a loop turn)
+            logging.shutdown()  # flushes the handlers (the lines waiting to be written)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
