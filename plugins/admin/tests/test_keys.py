@@ -127,6 +127,16 @@ async def test_a_spent_budget_stays_spent_after_the_usage_is_written(kit):
     assert (status, body["error"]["code"]) == (429, "budget_exceeded")
 
 
+async def test_a_request_the_key_is_refused_counts_as_a_use(kit):
+    gw = await kit.start()
+    made = await gw.create_key(models=["gpt-x"])
+    status, body = await gw.chat(made["key"], "not-allowed")
+    assert (status, body["error"]["code"]) == (403, "model_not_allowed")
+    await gw.ring.flush()
+    _, key = await gw.call("GET", f"/admin/keys/{made['id']}")
+    assert key["usage_count"] == 1 and key["last_used_at"] and key["spent"] == 0.0
+
+
 @CORE
 async def test_usage_is_counted_per_key_and_listed_by_use(kit):
     gw = await kit.start()
