@@ -15,6 +15,7 @@ from ferro.logs import (
     ACCESS_LOG,
     JSONFormatter,
     TextFormatter,
+    _only_handler,
     configure_logging,
     log_request,
     redact,
@@ -181,7 +182,9 @@ def test_an_access_record_is_a_whole_log_record_of_its_own_time():
 @pytest.fixture
 def gateway_logging():
     """Logging as ``ferrogw serve`` sets it up (JSON, the gateway's batching handler on the
-    root logger), into a buffer; yields that root handler and the lines written so far."""
+    root logger), into a buffer; yields that root handler and the lines written so far.
+    (A test that needs the direct line takes off the handlers pytest adds to the root
+    once the test runs.)"""
     root = logging.getLogger()
     saved = root.handlers[:], root.level, ACCESS_LOG.level
     out = io.StringIO()
@@ -207,6 +210,8 @@ def test_a_line_made_directly_is_the_line_logging_makes(gateway_logging):
     exchange = Exchange(request_id="r-1", operation="chat", model="sk-" + "x" * 20,
                         provider="a", stream=False, status=200, started=time.time(),
                         duration=0.01)
+    logging.getLogger().handlers[:] = [handler]  # pytest's own are on the way
+    assert _only_handler() is handler
     log_request(exchange)
     seen = []
     handler.addFilter(lambda record: seen.append(record) or True)
@@ -219,6 +224,23 @@ def test_a_line_made_directly_is_the_line_logging_makes(gateway_logging):
     assert direct["model"] == "[REDACTED]"  # scrubbed either way
     assert (direct["logger"], direct["level"], direct["msg"]) == ("ferro.access", "info",
                                                                   "request")
+
+
+def test_credentials_in_any_field_of_a_direct_line_are_hidden(gateway_logging):
+    from ferro.redaction import SECRETS
+
+    handler, lines = gateway_logging
+    logging.getLogger().handlers[:] = [handler]  # pytest's own are on the way
+    assert _only_handler() is handler
+    quoted = 'secret"with-a-quote-0123456789'
+    SECRETS.learn([quoted])
+    log_request(Exchange(request_id="Bearer abcdefghijklmnop", operation="chat",
+                         model=f"x {quoted} y", provider="a", stream=False, status=200,
+                         started=time.time(), duration=0.01, client_ip="10.0.0.1"))
+    [line] = lines()
+    assert line["request_id"] == "Bearer [REDACTED]"
+    assert line["model"] == "x [REDACTED] y"  # found in the text, not in its JSON escape
+    assert line["client_ip"] == "10.0.0.1" and line["status"] == 200
 
 
 async def test_nothing_is_logged_below_info(logged_client, access_lines):

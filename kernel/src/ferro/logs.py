@@ -87,10 +87,27 @@ class JSONFormatter(logging.Formatter):
 
     def access_line(self, created: float, fields: dict[str, Any]) -> str:
         """What :meth:`format` makes of an access-log record carrying ``fields`` (at least
-        one), made at ``created``."""
+        one), made at ``created``. Credentials are looked for in the fields' text, not in
+        the whole line: a third of the time, and a secret JSON would escape is found too."""
         pid = f',"pid":{os.getpid()}' if self.pid else ""
-        return redact(f'{{"time":"{self._time(created)}",{_ACCESS_HEAD}{pid},'
-                      + orjson.dumps(fields, default=str).decode()[1:])
+        return (f'{{"time":"{self._time(created)}",{_ACCESS_HEAD}{pid},'
+                + orjson.dumps(_redacted(fields), default=str).decode()[1:])
+
+
+#: Field values that hold no text.
+_NOT_TEXT = (int, float, bool, type(None))
+
+
+def _redacted(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with credentials hidden in their values as text (``fields`` itself, the
+    usual case, when there are none)."""
+    texts = [value if type(value) is str else str(value) for value in fields.values()
+             if type(value) not in _NOT_TEXT]
+    joined = "\n".join(texts)
+    if redact(joined) == joined:
+        return fields
+    return {name: value if type(value) in _NOT_TEXT else redact(str(value))
+            for name, value in fields.items()}
 
 
 class TextFormatter(logging.Formatter):
