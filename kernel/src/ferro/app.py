@@ -213,12 +213,11 @@ async def _client_session(app: web.Application, proxies: Proxies | None
                           ) -> AsyncIterator[None]:
     """The upstream clients: the gateway's own, for the providers' calls (through the
     environment's ``proxies``), and an aiohttp session, for plugins and for providers built
-    without the former (it reads the same proxy variables, as aiohttp does)."""
+    without the former."""
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
-        trust_env=True,
     )
     http = app[HTTP] = HTTPClient(keepalive_timeout=KEEPALIVE, proxies=proxies)
     app[SESSION] = session
