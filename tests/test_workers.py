@@ -173,8 +173,12 @@ async def test_one_scrape_counts_every_workers_requests(tmp_path, fake_upstream)
 # --- shutdown ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-async def test_sigterm_with_fifty_open_streams_loses_none(tmp_path, fake_upstream, workers):
+@pytest.mark.parametrize(("workers", "everyone"), [(1, False), (2, False), (1, True), (2, True)])
+async def test_sigterm_with_fifty_open_streams_loses_none(tmp_path, fake_upstream, workers,
+                                                          everyone):
+    """``everyone``: every process gets SIGTERM, as systemd's default stop and a signal to
+    the process group send it (the workers also get their supervisor's), and again during
+    the drain."""
     upstream = await fake_upstream({"POST /v1/chat/completions": chat(delay=0.1)})
     async with serving(tmp_path, upstream_config(upstream), workers) as gateway:
         started = asyncio.Semaphore(0)
@@ -196,7 +200,13 @@ async def test_sigterm_with_fifty_open_streams_loses_none(tmp_path, fake_upstrea
                     await started.acquire()
 
             await asyncio.wait_for(all_started(), 15)
-            gateway.process.send_signal(signal.SIGTERM)
+            pids = [gateway.process.pid, *(gateway.worker_pids() if everyone else [])]
+            for pid in pids:
+                os.kill(pid, signal.SIGTERM)
+            if everyone:
+                await asyncio.sleep(0.3)
+                for pid in pids:
+                    os.kill(pid, signal.SIGTERM)
             bodies = await asyncio.wait_for(asyncio.gather(*streams),
                                             SHUTDOWN_TIMEOUT + MARGIN)
         code = await asyncio.wait_for(gateway.process.wait(), SHUTDOWN_TIMEOUT + MARGIN)

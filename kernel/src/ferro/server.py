@@ -114,22 +114,24 @@ def serve_on(sock: socket.socket, config: Config, pm: FerroPluginManager, limit:
 async def _run(app: web.Application, config: Config, limit: int, sock: socket.socket,
                on_sighup: Callable[[], None], reload_first: bool) -> None:
     loop = asyncio.get_running_loop()
-    async with GatewayServer(app, config.server, limit, sock=sock) as server:
-        log.info("ferrogw %s started on http://%s:%d (strategy %s; providers: %s)",
-                 __version__, config.server.host, server.port, config.strategy.mode,
-                 ", ".join(app[PIPELINE].gateway.providers))
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        gc.freeze()  # what start-up made stays: no collection needs to walk it again
-        if reload_first:
-            on_sighup()
-        try:
+    stop = asyncio.Event()
+    try:
+        async with GatewayServer(app, config.server, limit, sock=sock) as server:
+            log.info("ferrogw %s started on http://%s:%d (strategy %s; providers: %s)",
+                     __version__, config.server.host, server.port, config.strategy.mode,
+                     ", ".join(app[PIPELINE].gateway.providers))
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+            gc.freeze()  # what start-up made stays: no collection needs to walk it again
+            if reload_first:
+                on_sighup()
             await stop.wait()
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+        # the drain is over: until then a repeated SIGTERM only set ``stop`` again (systemd,
+        # or a signal to the process group, reaches workers beside their supervisor's)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
 
 
 class GatewayServer:
