@@ -292,6 +292,27 @@ async def test_many_lines_waiting_are_written_at_once(batched, monkeypatch):
     assert writes == ["0\n1\n2\n3\n4\n"]
 
 
+def test_a_stream_shared_with_other_processes_gets_whole_lines_in_atomic_writes():
+    from ferro.logs import PIPE_BUF, BatchedStreamHandler
+
+    stream = io.StringIO()
+    writes: list[str] = []
+    stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+    lines = [f"line {n} " + "é" * (n % 300) for n in range(100)] + ["x" * (PIPE_BUF + 10)]
+    for shared in (True, False):
+        writes.clear()
+        handler = BatchedStreamHandler(stream, shared=shared)
+        handler._lines = list(lines)
+        handler.flush()
+        assert "".join(writes) == "\n".join(lines) + "\n"
+        if shared:
+            assert len(writes) > 1 and all(w.endswith("\n") for w in writes)
+            assert all(len(w.encode()) <= PIPE_BUF for w in writes[:-1])  # the long line alone
+            assert writes[-1] == "x" * (PIPE_BUF + 10) + "\n"
+        else:
+            assert len(writes) == 1
+
+
 def test_lines_left_waiting_by_a_closed_loop_go_out_with_the_next(batched):
     logger, writes = batched
 

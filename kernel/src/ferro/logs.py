@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -142,10 +143,13 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     together at most :data:`WRITE_EVERY` seconds after the first: one ``write`` per line
     was a visible share of the gateway's CPU. Off a loop, for errors, and past
     :data:`MAX_WAITING` lines, the lines are written at once; at exit (``logging``'s own
-    shutdown) and before a fork too."""
+    shutdown) and before a fork too. ``shared``: other processes write to the stream too
+    (the workers of ``--workers``); a write then holds whole lines and at most
+    ``PIPE_BUF`` bytes, which a pipe writes at once, never in between another's."""
 
-    def __init__(self, stream: Any = None) -> None:
+    def __init__(self, stream: Any = None, *, shared: bool = False) -> None:
         super().__init__(stream)
+        self.shared = shared
         self._lines: list[str] = []
         #: The write on its way, and the loop it is due on.
         self._due: asyncio.TimerHandle | None = None
@@ -184,11 +188,34 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._due = self._due_on = None  # a timer still due finds nothing to write
             if self._lines:
                 lines, self._lines = self._lines, []
+                text = "\n".join(lines) + "\n"
+                pieces = _pieces(lines) if self.shared and len(text) > PIPE_BUF else (text,)
                 try:
-                    self.stream.write("\n".join(lines) + "\n")
-                    self.stream.flush()
+                    for piece in pieces:
+                        self.stream.write(piece)
+                        self.stream.flush()
                 except Exception:
                     pass  # nowhere left to say it (stderr is gone)
+
+
+#: The most bytes a pipe writes at once (POSIX: at least 512; 4096 on Linux).
+PIPE_BUF = select.PIPE_BUF
+
+
+def _pieces(lines: list[str]) -> Iterator[str]:
+    """``lines``, each ended, gathered into pieces of at most :data:`PIPE_BUF` bytes (a
+    longer line is a piece of its own)."""
+    piece: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line.encode()) + 1
+        if piece and size + length > PIPE_BUF:
+            yield "\n".join(piece) + "\n"
+            piece, size = [], 0
+        piece.append(line)
+        size += length
+    if piece:
+        yield "\n".join(piece) + "\n"
 
 
 #: Every batching handler, flushed before a fork: a forked worker must not write its
@@ -207,8 +234,8 @@ os.register_at_fork(before=_flush_before_fork)
 def setup_logging(level: str = "info", fmt: str = "json", *, pid: bool = False) -> None:
     """Send every logger's records at ``level`` (a name of :data:`LEVELS`) and above to
     stderr, as JSON, or as text when ``fmt`` is ``text``; ``pid``: each line names the
-    process that wrote it."""
-    handler = BatchedStreamHandler(sys.stderr)
+    process that wrote it, and the processes share stderr (see :class:`BatchedStreamHandler`)."""
+    handler = BatchedStreamHandler(sys.stderr, shared=pid)
     if fmt == "text":
         process = "[%(process)d]" if pid else ""
         handler.setFormatter(TextFormatter(
