@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 
 import pytest
@@ -252,19 +253,49 @@ async def test_nothing_is_logged_below_info(logged_client, access_lines):
     assert access_lines() == []
 
 
+class Writes(list):
+    """What a stream was given, write by write; ``stall()`` makes its writes wait until
+    ``resume()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = threading.Event()
+        self.open.set()
+
+    def write(self, text: str) -> int:
+        self.open.wait(5)
+        self.append(text)
+        return len(text)
+
+    def stall(self) -> None:
+        self.open.clear()
+
+    def resume(self) -> None:
+        self.open.set()
+
+    def settled(self, count: int) -> list[str]:
+        """The writes, once there are ``count`` of them (the writer thread makes them)."""
+        deadline = time.monotonic() + 2
+        while len(self) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return list(self)
+
+
 @pytest.fixture
 def batched(monkeypatch):
     """A logger writing through a BatchedStreamHandler that waits 0.05 s; the writes made."""
     from ferro import logs
 
     monkeypatch.setattr(logs, "WRITE_EVERY", 0.05)
+    writes = Writes()
     stream = io.StringIO()
-    writes: list[str] = []
-    stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+    stream.write = writes.write  # type: ignore[method-assign]
     logger = logging.getLogger("ferro.test.batched")
     logger.propagate, logger.handlers = False, [logs.BatchedStreamHandler(stream)]
     logger.setLevel(logging.INFO)
     yield logger, writes
+    writes.resume()
+    logger.handlers[0].close()
     logger.handlers = []
 
 
@@ -274,12 +305,12 @@ async def test_lines_are_written_together_once_the_first_has_waited_and_errors_a
         logger.info("line %d", n)
     await asyncio.sleep(0.01)
     logger.info("line 3")
-    assert writes == []
+    assert writes.settled(1) == []
     await asyncio.sleep(0.06)
-    assert writes == ["line 0\nline 1\nline 2\nline 3\n"]
+    assert writes.settled(1) == ["line 0\nline 1\nline 2\nline 3\n"]
     logger.info("pending")
     logger.error("boom")
-    assert writes[-1] == "pending\nboom\n"
+    assert writes.settled(2)[-1] == "pending\nboom\n"
 
 
 async def test_many_lines_waiting_are_written_at_once(batched, monkeypatch):
@@ -289,7 +320,64 @@ async def test_many_lines_waiting_are_written_at_once(batched, monkeypatch):
     logger, writes = batched
     for n in range(5):
         logger.info("%d", n)
-    assert writes == ["0\n1\n2\n3\n4\n"]
+    assert writes.settled(1) == ["0\n1\n2\n3\n4\n"]
+
+
+async def test_a_stalled_stream_does_not_stall_the_event_loop(batched):
+    logger, writes = batched
+    writes.stall()
+    began = time.monotonic()
+    for n in range(3):
+        logger.error("line %d", n)  # each goes at once, to the writer thread
+        await asyncio.sleep(0.06)
+    assert time.monotonic() - began < 1 and writes == []
+    writes.resume()
+    assert writes.settled(3) == ["line 0\n", "line 1\n", "line 2\n"]
+
+
+async def test_lines_past_the_unwritten_bound_are_dropped_and_counted(batched, monkeypatch):
+    from ferro import logs
+
+    monkeypatch.setattr(logs, "MAX_UNWRITTEN", 20)
+    logger, writes = batched
+    writes.stall()
+    logger.error("first, written")  # 15 bytes: taken
+    for _ in range(3):
+        logger.error("dropped")  # 8 more each: past the bound
+    writes.resume()
+    assert writes.settled(2)[0] == "first, written\n"
+    assert "3 log lines were dropped" in writes[1]
+    logger.error("after")
+    assert writes.settled(3)[2] == "after\n"
+
+
+def test_closing_the_handler_writes_what_is_waiting_and_ends_its_thread(batched):
+    logger, writes = batched
+    handler = logger.handlers[0]
+
+    async def on_a_loop():
+        logger.error("handed to the thread")
+        logger.info("still waiting")
+
+    asyncio.run(on_a_loop())
+    thread = handler._writer.thread
+    handler.close()
+    assert writes == ["handed to the thread\n", "still waiting\n"]
+    thread.join(2)
+    assert not thread.is_alive()
+
+
+def test_lines_off_the_loop_go_after_what_the_writer_thread_holds(batched):
+    logger, writes = batched
+
+    async def on_a_loop():
+        writes.stall()
+        logger.error("from the loop")
+        threading.Timer(0.1, writes.resume).start()
+
+    asyncio.run(on_a_loop())
+    logger.info("off the loop")  # written here, once the thread has written its lines
+    assert writes == ["from the loop\n", "off the loop\n"]
 
 
 def test_a_stream_shared_with_other_processes_gets_whole_lines_in_atomic_writes():
@@ -303,7 +391,7 @@ def test_a_stream_shared_with_other_processes_gets_whole_lines_in_atomic_writes(
         writes.clear()
         handler = BatchedStreamHandler(stream, shared=shared)
         handler._lines = list(lines)
-        handler.flush()
+        handler.flush()  # off a loop: written here
         assert "".join(writes) == "\n".join(lines) + "\n"
         if shared:
             assert len(writes) > 1 and all(w.endswith("\n") for w in writes)
@@ -327,4 +415,4 @@ def test_lines_left_waiting_by_a_closed_loop_go_out_with_the_next(batched):
         await asyncio.sleep(0.06)
 
     asyncio.run(log_again())
-    assert writes == ["before the loop closed\non the next loop\n"]
+    assert writes.settled(1) == ["before the loop closed\non the next loop\n"]

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -136,16 +137,25 @@ def _text(value: Any) -> str:
 WRITE_EVERY = 0.1
 #: Lines past which the waiting ones are written at once.
 MAX_WAITING = 1000
+#: Bytes handed to the writer thread and not written yet past which new lines are dropped
+#: (and counted): a stderr that stalls neither blocks the event loop nor grows the process.
+MAX_UNWRITTEN = 8 << 20
+#: Seconds the lines still unwritten may take to go out at exit or before a fork.
+DRAIN_TIMEOUT = 5.0
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that, on a running event loop, gathers lines and writes them
     together at most :data:`WRITE_EVERY` seconds after the first: one ``write`` per line
-    was a visible share of the gateway's CPU. Off a loop, for errors, and past
-    :data:`MAX_WAITING` lines, the lines are written at once; at exit (``logging``'s own
-    shutdown) and before a fork too. ``shared``: other processes write to the stream too
-    (the workers of ``--workers``); a write then holds whole lines and at most
-    ``PIPE_BUF`` bytes, which a pipe writes at once, never in between another's."""
+    was a visible share of the gateway's CPU. For errors and past :data:`MAX_WAITING`
+    lines, the lines go at once.
+
+    On a running loop the lines are written by a thread of the handler's own (see
+    :class:`_Writer`), so that a stalled stderr never blocks the loop; elsewhere (no loop,
+    at exit, before a fork) they are written in the calling thread, after what the thread
+    still has. ``shared``: other processes write to the stream too (the workers of
+    ``--workers``); a write then holds whole lines and at most ``PIPE_BUF`` bytes, which a
+    pipe writes at once, never in between another's."""
 
     def __init__(self, stream: Any = None, *, shared: bool = False) -> None:
         super().__init__(stream)
@@ -154,6 +164,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         #: The write on its way, and the loop it is due on.
         self._due: asyncio.TimerHandle | None = None
         self._due_on: asyncio.AbstractEventLoop | None = None
+        self._writer: _Writer | None = None
         _BATCHING.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -184,18 +195,126 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._due, self._due_on = loop.call_later(WRITE_EVERY, self.flush), loop
 
     def flush(self) -> None:
+        """Write the lines waiting: through the writer thread on a running event loop, in
+        this thread elsewhere."""
         with self.lock:  # type: ignore[union-attr]
             self._due = self._due_on = None  # a timer still due finds nothing to write
-            if self._lines:
-                lines, self._lines = self._lines, []
-                text = "\n".join(lines) + "\n"
-                pieces = _pieces(lines) if self.shared and len(text) > PIPE_BUF else (text,)
-                try:
-                    for piece in pieces:
-                        self.stream.write(piece)
-                        self.stream.flush()
-                except Exception:
-                    pass  # nowhere left to say it (stderr is gone)
+            if not _loop_running():
+                self.write_all()
+                return
+            lines, self._lines = self._lines, []
+            if lines:
+                writer = self._writer
+                if writer is None or writer.pid != os.getpid():  # none yet, or the parent's
+                    writer = self._writer = _Writer(self)
+                writer.hand(self._texts(lines), len(lines))
+
+    def write_all(self) -> None:
+        """Write every line waiting, in this thread, once the writer thread has written
+        what it has (for at most :data:`DRAIN_TIMEOUT` seconds)."""
+        with self.lock:  # type: ignore[union-attr]
+            lines, self._lines = self._lines, []
+            writer = self._writer
+            if writer is not None and writer.pid == os.getpid():
+                writer.wait_idle(DRAIN_TIMEOUT)
+            if lines:
+                self.write(self._texts(lines))
+
+    def close(self) -> None:
+        self.write_all()
+        writer = self._writer
+        if writer is not None and writer.pid == os.getpid():
+            writer.stop()
+            self._writer = None
+        super().close()
+
+    def _texts(self, lines: list[str]) -> list[str]:
+        text = "\n".join(lines) + "\n"
+        return list(_pieces(lines)) if self.shared and len(text) > PIPE_BUF else [text]
+
+    def write(self, texts: list[str]) -> None:
+        """Write ``texts`` to the stream now, each at once."""
+        try:
+            for text in texts:
+                self.stream.write(text)
+                self.stream.flush()
+        except Exception:
+            pass  # nowhere left to say it (stderr is gone)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _Writer:
+    """The thread that writes a handler's lines while an event loop runs: a stream that
+    stalls (a pipe whose reader is stuck) blocks this thread only. Past
+    :data:`MAX_UNWRITTEN` bytes handed over and not written, new lines are dropped; their
+    number is written once the stream takes lines again. One per process (a forked child
+    makes its own)."""
+
+    def __init__(self, handler: BatchedStreamHandler) -> None:
+        self.pid = os.getpid()
+        self.handler = handler
+        self.dropped = 0
+        self._ready = threading.Condition(threading.Lock())
+        self._queue: deque[list[str]] = deque()
+        self._unwritten = 0
+        self._busy = self._stopping = False
+        self.thread = threading.Thread(target=self._run, name="ferro-log-writer", daemon=True)
+        self.thread.start()
+
+    def hand(self, texts: list[str], lines: int) -> None:
+        size = sum(map(len, texts))
+        with self._ready:
+            if self._unwritten + size > MAX_UNWRITTEN:
+                self.dropped += lines
+                return
+            self._unwritten += size
+            self._queue.append(texts)
+            self._ready.notify_all()
+
+    def wait_idle(self, timeout: float) -> None:
+        """Until everything handed over is written, for at most ``timeout`` seconds."""
+        with self._ready:
+            self._ready.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def stop(self) -> None:
+        """End the thread once it has written what it has."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: bool(self._queue) or self._stopping)
+                if not self._queue:
+                    return
+                texts = self._queue.popleft()
+                self._busy = True
+            self.handler.write(texts)
+            with self._ready:
+                self._unwritten -= sum(map(len, texts))
+                dropped, self.dropped = self.dropped, 0
+            if dropped:
+                self.handler.write([self._dropped_line(dropped)])
+            with self._ready:
+                self._busy = False
+                self._ready.notify_all()
+
+    def _dropped_line(self, count: int) -> str:
+        record = logging.LogRecord("ferro.logs", logging.WARNING, __file__, 0,
+                                   "%d log lines were dropped: the log output did not take "
+                                   "them as fast as they came", (count,), None)
+        try:
+            return self.handler.format(record) + "\n"
+        except Exception:
+            return f"{count} log lines were dropped\n"
 
 
 #: The most bytes a pipe writes at once (POSIX: at least 512; 4096 on Linux).
@@ -225,7 +344,7 @@ _BATCHING: weakref.WeakSet[BatchedStreamHandler] = weakref.WeakSet()
 
 def _flush_before_fork() -> None:
     for handler in list(_BATCHING):
-        handler.flush()
+        handler.write_all()  # nothing is being written as the process forks
 
 
 os.register_at_fork(before=_flush_before_fork)
