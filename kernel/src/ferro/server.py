@@ -132,6 +132,8 @@ async def _run(app: web.Application, config: Config, limit: int, sock: socket.so
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        for sig in (signal.SIGTERM, signal.SIGINT):  # on its way out: a late one must not
+            signal.signal(sig, signal.SIG_IGN)       # cut the last writes short
 
 
 class GatewayServer:
