@@ -401,6 +401,24 @@ def test_a_stream_shared_with_other_processes_gets_whole_lines_in_atomic_writes(
             assert len(writes) == 1
 
 
+def test_an_output_stalled_at_exit_does_not_hold_the_exit(batched, monkeypatch):
+    from ferro import logs
+
+    monkeypatch.setattr(logs, "DRAIN_TIMEOUT", 0.1)
+    logger, writes = batched
+
+    async def on_a_loop():
+        writes.stall()
+        logger.error("handed to the thread")
+
+    asyncio.run(on_a_loop())
+    began = time.monotonic()
+    logger.info("at exit")  # off the loop: waits for the thread, then gives up
+    assert time.monotonic() - began < 1
+    writes.resume()
+    assert writes.settled(1) == ["handed to the thread\n"]
+
+
 def test_lines_left_waiting_by_a_closed_loop_go_out_with_the_next(batched):
     logger, writes = batched
 

@@ -211,12 +211,14 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def write_all(self) -> None:
         """Write every line waiting, in this thread, once the writer thread has written
-        what it has (for at most :data:`DRAIN_TIMEOUT` seconds)."""
+        what it has. When that takes more than :data:`DRAIN_TIMEOUT` seconds the output
+        is stalled: the lines are dropped rather than block an exit or a fork on it."""
         with self.lock:  # type: ignore[union-attr]
             lines, self._lines = self._lines, []
             writer = self._writer
-            if writer is not None and writer.pid == os.getpid():
-                writer.wait_idle(DRAIN_TIMEOUT)
+            if writer is not None and writer.pid == os.getpid() and not writer.wait_idle(
+                    DRAIN_TIMEOUT):
+                return
             if lines:
                 self.write(self._texts(lines))
 
@@ -278,10 +280,11 @@ class _Writer:
             self._queue.append(texts)
             self._ready.notify_all()
 
-    def wait_idle(self, timeout: float) -> None:
-        """Until everything handed over is written, for at most ``timeout`` seconds."""
+    def wait_idle(self, timeout: float) -> bool:
+        """Until everything handed over is written (True), for at most ``timeout``
+        seconds (False)."""
         with self._ready:
-            self._ready.wait_for(lambda: not self._queue and not self._busy, timeout)
+            return self._ready.wait_for(lambda: not self._queue and not self._busy, timeout)
 
     def stop(self) -> None:
         """End the thread once it has written what it has."""
