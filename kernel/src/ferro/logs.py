@@ -266,7 +266,7 @@ class _Writer:
         self._ready = threading.Condition(threading.Lock())
         self._queue: deque[list[str]] = deque()
         self._unwritten = 0
-        self._busy = self._stopping = False
+        self._busy = self._stopping = self._stalled = False
         self.thread = threading.Thread(target=self._run, name="ferro-log-writer", daemon=True)
         self.thread.start()
 
@@ -282,9 +282,14 @@ class _Writer:
 
     def wait_idle(self, timeout: float) -> bool:
         """Until everything handed over is written (True), for at most ``timeout``
-        seconds (False)."""
+        seconds (False); not at all while the last wait ran out and nothing was written
+        since (an exit flushes several times)."""
         with self._ready:
-            return self._ready.wait_for(lambda: not self._queue and not self._busy, timeout)
+            if self._stalled:
+                return False
+            idle = self._ready.wait_for(lambda: not self._queue and not self._busy, timeout)
+            self._stalled = not idle
+            return idle
 
     def stop(self) -> None:
         """End the thread once it has written what it has."""
@@ -307,7 +312,7 @@ class _Writer:
             if dropped:
                 self.handler.write([self._dropped_line(dropped)])
             with self._ready:
-                self._busy = False
+                self._busy = self._stalled = False
                 self._ready.notify_all()
 
     def _dropped_line(self, count: int) -> str:
