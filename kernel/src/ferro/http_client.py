@@ -222,15 +222,13 @@ class HTTPClient:
         timeout = min(limits) if limits else None
         try:
             async with asyncio.timeout(timeout):
-                if proxy is None:
-                    _, conn = await loop.create_connection(
-                        lambda: _Connection(self, origin), host, port, ssl=tls,
-                        server_hostname=host if tls else None)
-                elif tls is None:
-                    _, conn = await loop.create_connection(
-                        lambda: _Connection(self, origin), proxy.host, proxy.port)
-                else:
+                if proxy is not None and tls is not None:
                     conn = await self._tunnel(origin, proxy, tls)
+                else:  # to the upstream, or to the proxy that makes an http call
+                    to = (host, port) if proxy is None else (proxy.host, proxy.port)
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self, origin), *to, ssl=tls,
+                        server_hostname=host if tls else None)
         except TimeoutError:
             if timeout == connect:
                 raise ConnectTimeout(f"could not connect to {host}:{port} within "
