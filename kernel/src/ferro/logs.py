@@ -231,8 +231,7 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().close()
 
     def _texts(self, lines: list[str]) -> list[str]:
-        text = "\n".join(lines) + "\n"
-        return list(_pieces(lines)) if self.shared and len(text) > PIPE_BUF else [text]
+        return list(_pieces(lines)) if self.shared else ["\n".join(lines) + "\n"]
 
     def write(self, texts: list[str]) -> None:
         """Write ``texts`` to the stream now, each at once."""
@@ -264,7 +263,8 @@ class _Writer:
         self.handler = handler
         self.dropped = 0
         self._ready = threading.Condition(threading.Lock())
-        self._queue: deque[list[str]] = deque()
+        #: Each batch handed over, with its size.
+        self._queue: deque[tuple[list[str], int]] = deque()
         self._unwritten = 0
         self._busy = self._stopping = self._stalled = False
         self.thread = threading.Thread(target=self._run, name="ferro-log-writer", daemon=True)
@@ -277,7 +277,7 @@ class _Writer:
                 self.dropped += lines
                 return
             self._unwritten += size
-            self._queue.append(texts)
+            self._queue.append((texts, size))
             self._ready.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -303,11 +303,11 @@ class _Writer:
                 self._ready.wait_for(lambda: bool(self._queue) or self._stopping)
                 if not self._queue:
                     return
-                texts = self._queue.popleft()
+                texts, size = self._queue.popleft()
                 self._busy = True
             self.handler.write(texts)
             with self._ready:
-                self._unwritten -= sum(map(len, texts))
+                self._unwritten -= size
                 dropped, self.dropped = self.dropped, 0
             if dropped:
                 self.handler.write([self._dropped_line(dropped)])
